@@ -1,0 +1,239 @@
+//! Command-line interface: clap structs and one function per subcommand, no logic of its own.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::figures;
+use crate::pipeline::plan::{self, Plan};
+use crate::pipeline::runner::{self, RunOptions, Summary};
+use crate::pipeline::status::{status, PointState};
+use crate::pipeline::store::Store;
+use crate::results::Results;
+
+#[derive(Debug, Parser)]
+#[command(name = "wgf", version, about = "Gradient flows of two-layer ReLU networks: a cached experiment pipeline")]
+pub struct Cli {
+    /// The pipeline file.
+    #[arg(long, global = true, default_value = "pipeline.yaml")]
+    pub pipeline: PathBuf,
+    /// Where result tables are cached.
+    #[arg(long, global = true, default_value = "results")]
+    pub results: PathBuf,
+    /// Where figures are written.
+    #[arg(long, global = true, default_value = "figures")]
+    pub figures: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring stages (default: all) and everything upstream of them up to date.
+    Run {
+        /// Stages to run; their inputs are run first if needed.
+        stages: Vec<String>,
+        /// Show what would run, run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Recompute the named stages (all if none named) even if cached.
+        #[arg(long)]
+        force: bool,
+        /// Points computed in parallel (default: all cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// No per-point progress lines, only the summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// For each stage: cached, or stale and why.
+    Status,
+    /// The stages in execution order with their inputs.
+    Dag,
+    /// Draw the figures of every stage with results (only those whose tables changed).
+    Figures {
+        /// Only these stages' figures.
+        stages: Vec<String>,
+        /// Redraw even if up to date.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete cached results: everything, or with --unused only what the current pipeline no longer uses.
+    Clean {
+        #[arg(long)]
+        unused: bool,
+    },
+    /// Print the Parquet files of a stage's cached tables, one per line.
+    Show { stage: String },
+}
+
+pub fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Run { stages, dry_run, force, jobs, quiet } => {
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            if jobs == 0 {
+                bail!("--jobs must be at least 1");
+            }
+            let opts = RunOptions { stages: stages.clone(), dry_run: *dry_run, force: *force, jobs, quiet: *quiet };
+            cmd_run(&cli, &opts)
+        }
+        Command::Status => cmd_status(&cli),
+        Command::Dag => cmd_dag(&cli),
+        Command::Figures { stages, force } => cmd_figures(&cli, stages, *force),
+        Command::Clean { unused } => cmd_clean(&cli, *unused),
+        Command::Show { stage } => cmd_show(&cli, stage),
+    }
+}
+
+fn load_plan(cli: &Cli) -> anyhow::Result<Plan> {
+    Ok(plan::load(&cli.pipeline)?)
+}
+
+fn cmd_run(cli: &Cli, opts: &RunOptions) -> anyhow::Result<ExitCode> {
+    let plan = load_plan(cli)?;
+    let store = Store::new(&cli.results);
+    let summary = runner::run(&plan, &store, opts)?;
+    if opts.dry_run {
+        println!("dry run: {} point(s) would run, {} cached", summary.planned.len(), summary.cached);
+        summary.planned.iter().for_each(|p| println!("  {p}"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_summary(&summary);
+    Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn print_summary(s: &Summary) {
+    println!(
+        "summary: ran {} (compute {:.2} s), cached {}, failed {}, skipped {}, wall {:.2} s",
+        s.ran,
+        s.seconds_running,
+        s.cached,
+        s.failed.len(),
+        s.skipped,
+        s.wall_seconds
+    );
+    for c in &s.corrupt {
+        println!("  recomputed damaged entry: {c}");
+    }
+    for f in &s.failed {
+        println!("  FAILED {} [{}]: {}\n    parameters: {}", f.stage, f.label, f.message, f.params);
+    }
+    if s.skipped > 0 {
+        println!("  {} point(s) skipped because an input stage failed", s.skipped);
+    }
+}
+
+fn cmd_status(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let plan = load_plan(cli)?;
+    let store = Store::new(&cli.results);
+    let mut all_cached = true;
+    for st in status(&plan, &store)? {
+        let (n, cached) = (st.points.len(), st.cached());
+        if cached == n {
+            println!("{:<24} {:<18} cached ({n} point{})", st.name, st.kind, if n == 1 { "" } else { "s" });
+            continue;
+        }
+        all_cached = false;
+        println!("{:<24} {:<18} stale: {} of {n} point(s) to run", st.name, st.kind, n - cached);
+        for (label, state) in &st.points {
+            if let PointState::Stale(why) = state {
+                println!("    {label}: {why}");
+            }
+        }
+    }
+    if !all_cached {
+        println!("run `wgf run` to bring everything up to date (or `wgf run STAGE` for one stage)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_dag(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let plan = load_plan(cli)?;
+    for s in &plan.stages {
+        let inputs =
+            if s.inputs.is_empty() { "no inputs".to_string() } else { format!("inputs: {}", s.inputs.join(", ")) };
+        println!(
+            "{} [{} v{}, {} point(s), {}] key {}",
+            s.name,
+            s.kind.name,
+            s.kind.version,
+            s.points.len(),
+            inputs,
+            s.key.short()
+        );
+        println!("    {}", s.about.as_deref().unwrap_or(s.kind.about));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_figures(cli: &Cli, stages: &[String], force: bool) -> anyhow::Result<ExitCode> {
+    let results = Results::open(&cli.results)?;
+    let summary = figures::draw_all(&results, &cli.figures, stages, force)?;
+    for f in &summary.drawn {
+        println!("wrote {}", f.display());
+    }
+    println!("figures: {} file(s) drawn, {} stage(s) already up to date", summary.drawn.len(), summary.up_to_date);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_clean(cli: &Cli, unused: bool) -> anyhow::Result<ExitCode> {
+    let store = Store::new(&cli.results);
+    if !store.root().exists() {
+        println!("nothing to clean: {} does not exist", store.root().display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _lock = store.lock()?;
+    let plan = if unused { Some(load_plan(cli)?) } else { None };
+    let mut removed = 0usize;
+    for stage in store.stages()? {
+        let planned = plan.as_ref().and_then(|p| p.stage(&stage));
+        let (keys, tmps) = store.entries(&stage)?;
+        for tmp in tmps {
+            remove(&tmp)?;
+        }
+        match (unused, planned) {
+            (true, Some(st)) => {
+                for key in keys.iter().filter(|k| !st.points.iter().any(|p| &p.key == *k)) {
+                    store.discard(&stage, key)?;
+                    removed += 1;
+                }
+            }
+            _ => {
+                removed += keys.len();
+                remove(&store.stage_dir(&stage))?;
+            }
+        }
+    }
+    println!("removed {removed} cached entr{} from {}", if removed == 1 { "y" } else { "ies" }, store.root().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn remove(path: &Path) -> anyhow::Result<()> {
+    std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))
+}
+
+fn cmd_show(cli: &Cli, stage: &str) -> anyhow::Result<ExitCode> {
+    let plan = load_plan(cli)?;
+    let st = plan.select(&[stage.to_string()]).map_err(anyhow::Error::msg)?;
+    let st = st.into_iter().find(|s| s.name == stage).context("selected stage")?;
+    let store = Store::new(&cli.results);
+    let mut missing = 0;
+    let mut paths = Vec::new();
+    for point in &st.points {
+        match store.read_entry(stage, &point.key)? {
+            Some(m) => paths.extend(m.tables.values().map(|t| store.entry_dir(stage, &point.key).join(&t.file))),
+            None => missing += 1,
+        }
+    }
+    if missing > 0 {
+        bail!(
+            "stage `{stage}` is not up to date ({missing} of {} point(s) not cached); run `wgf run {stage}` first",
+            st.points.len()
+        );
+    }
+    paths.iter().for_each(|p| println!("{}", p.display()));
+    Ok(ExitCode::SUCCESS)
+}

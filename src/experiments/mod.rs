@@ -1,0 +1,142 @@
+//! Stage kinds: each is a function from typed parameters to result tables.
+//!
+//! Adding an experiment is one file here implementing [`Experiment`], one line in [`KINDS`], one block in
+//! pipeline.yaml and one figure function in `figures/`.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::DataFrame;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+
+pub mod three_point;
+pub mod three_point_summary;
+
+/// One named result table of a point, e.g. `iterates`.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: String,
+    pub frame: DataFrame,
+}
+
+impl Table {
+    pub fn new(name: &str, frame: DataFrame) -> Table {
+        Table { name: name.to_string(), frame }
+    }
+}
+
+/// The tables of an upstream stage, by table name, all points concatenated in plan order.
+pub type StageTables = BTreeMap<String, DataFrame>;
+
+/// What a running point may use besides its parameters.
+pub struct RunContext<'a> {
+    /// Tables of the stages listed in `inputs:`, by stage name.
+    pub inputs: &'a BTreeMap<String, StageTables>,
+    /// Reports progress of this point in [0, 1]; cheap, call it as often as convenient.
+    pub progress: &'a (dyn Fn(f64) + Sync),
+}
+
+/// A parameter that failed validation; `path` is relative to the stage's parameters (e.g. `gamma`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ParamError {
+    pub fn new(path: &str, message: impl Into<String>) -> ParamError {
+        ParamError { path: path.to_string(), message: message.into() }
+    }
+}
+
+/// Range checks that serde's types cannot express.
+pub trait Validate {
+    fn validate(&self) -> Result<(), ParamError>;
+}
+
+/// A stage kind, in the spirit of argmin's `Solver`: parameters in, tables out, no I/O.
+pub trait Experiment {
+    /// `kind:` in pipeline.yaml.
+    const KIND: &'static str;
+    /// Bump when the numerics change: old cache entries then become stale.
+    const VERSION: u32;
+    /// Names of the tables every point produces.
+    const TABLES: &'static [&'static str];
+    /// One line for `wgf dag` and the README.
+    const ABOUT: &'static str;
+    type Params: DeserializeOwned + Serialize + Validate;
+    fn run(params: &Self::Params, ctx: &RunContext) -> anyhow::Result<Vec<Table>>;
+}
+
+/// A type-erased stage kind, so the pipeline can hold them in one registry.
+pub struct Kind {
+    pub name: &'static str,
+    pub version: u32,
+    pub tables: &'static [&'static str],
+    pub about: &'static str,
+    /// Raw parameters → canonical typed parameters (defaults filled in), or the first problem found.
+    pub resolve: fn(&Value) -> Result<Value, ParamError>,
+    /// Runs one point from its canonical parameters.
+    pub run: fn(&Value, &RunContext) -> anyhow::Result<Vec<Table>>,
+}
+
+const fn kind<E: Experiment>() -> Kind {
+    Kind {
+        name: E::KIND,
+        version: E::VERSION,
+        tables: E::TABLES,
+        about: E::ABOUT,
+        resolve: resolve::<E>,
+        run: run::<E>,
+    }
+}
+
+/// Every stage kind the pipeline knows.
+pub static KINDS: &[Kind] = &[kind::<three_point::ThreePoint>(), kind::<three_point_summary::ThreePointSummary>()];
+
+pub fn find_kind(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+fn resolve<E: Experiment>(raw: &Value) -> Result<Value, ParamError> {
+    let params: E::Params = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        ParamError { path: if path == "." { String::new() } else { path }, message: e.inner().to_string() }
+    })?;
+    params.validate()?;
+    serde_json::to_value(&params).map_err(|e| ParamError::new("", e.to_string()))
+}
+
+fn run<E: Experiment>(canonical: &Value, ctx: &RunContext) -> anyhow::Result<Vec<Table>> {
+    let params: E::Params = serde_json::from_value(canonical.clone())?;
+    E::run(&params, ctx)
+}
+
+/// Shared range checks, phrased the same way everywhere.
+pub mod check {
+    use super::ParamError;
+
+    pub fn positive(path: &str, x: f64) -> Result<(), ParamError> {
+        if x > 0.0 && x.is_finite() {
+            Ok(())
+        } else {
+            Err(ParamError::new(path, format!("must be a finite number > 0, got {x}")))
+        }
+    }
+
+    pub fn at_least(path: &str, x: u64, min: u64) -> Result<(), ParamError> {
+        if x >= min {
+            Ok(())
+        } else {
+            Err(ParamError::new(path, format!("must be at least {min}, got {x}")))
+        }
+    }
+
+    pub fn at_most(path: &str, x: u64, max: u64, why: &str) -> Result<(), ParamError> {
+        if x <= max {
+            Ok(())
+        } else {
+            Err(ParamError::new(path, format!("must be at most {max} ({why}), got {x}")))
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Figures: cached tables in, `figures/<name>.png` and `.svg` out. A stage's figures are redrawn only when its
+//! tables' key (or the figure code's revision) changed since they were last drawn.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::experiments::StageTables;
+use crate::pipeline::key::Key;
+use crate::pipeline::store::write_atomic;
+use crate::results::Results;
+
+pub mod style;
+pub mod three_point;
+
+/// Bump when any figure's drawing code changes, so existing figures are redrawn.
+pub const FIGURES_REVISION: u32 = 1;
+const STAMPS: &str = ".wgf-figures.json";
+
+/// Draws the figures of one stage from its tables; returns the files written.
+type DrawStage = fn(&str, &StageTables, &Path) -> anyhow::Result<Vec<PathBuf>>;
+
+fn drawer(kind: &str) -> Option<DrawStage> {
+    match kind {
+        "three_point" => Some(three_point::draw),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Stamp {
+    stage_key: Key,
+    revision: u32,
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default)]
+pub struct FiguresSummary {
+    pub drawn: Vec<PathBuf>,
+    pub up_to_date: usize,
+}
+
+/// Draws the figures of every stage with results (or only `only`), skipping those already current.
+pub fn draw_all(results: &Results, out: &Path, only: &[String], force: bool) -> anyhow::Result<FiguresSummary> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let stamp_path = out.join(STAMPS);
+    let mut stamps: BTreeMap<String, Stamp> =
+        std::fs::read(&stamp_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut summary = FiguresSummary::default();
+    for info in results.stages()? {
+        if !only.is_empty() && !only.contains(&info.name) {
+            continue;
+        }
+        let Some(draw) = drawer(&info.kind) else { continue };
+        let current = stamps.get(&info.name).is_some_and(|s| {
+            s.stage_key == info.key && s.revision == FIGURES_REVISION && s.files.iter().all(|f| f.exists())
+        });
+        if current && !force {
+            summary.up_to_date += 1;
+            continue;
+        }
+        let tables = results.tables(&info.name)?;
+        let files = draw(&info.name, &tables, out).with_context(|| format!("figures of stage `{}`", info.name))?;
+        summary.drawn.extend(files.iter().cloned());
+        stamps.insert(info.name.clone(), Stamp { stage_key: info.key.clone(), revision: FIGURES_REVISION, files });
+        write_atomic(&stamp_path, &serde_json::to_vec_pretty(&stamps)?)?;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,115 @@
+//! One look for every figure: an embedded font (no system fontconfig needed), sizes, colours, and the PNG + SVG
+//! rendering of a figure drawn once against plotters' generic backend.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{anyhow, Context};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::pipeline::store::write_atomic;
+
+pub const FONT: &str = "sans-serif";
+pub const SIZE: (u32, u32) = (1100, 750);
+pub const RED: RGBColor = RGBColor(0xd6, 0x27, 0x28);
+pub const BLUE: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
+/// Distinguishable series colours (matplotlib's tab10 order).
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x7f, 0x7f, 0x7f),
+];
+
+pub fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Registers DejaVu Sans (from the `dejavu` crate) as the font every figure uses.
+pub fn init_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let fonts = [
+            (FontStyle::Normal, dejavu::sans::regular()),
+            (FontStyle::Bold, dejavu::sans::bold()),
+            (FontStyle::Oblique, dejavu::sans::oblique()),
+            (FontStyle::Italic, dejavu::sans::oblique()),
+        ];
+        for (style, bytes) in fonts {
+            // The bytes are a font shipped inside a crate; failing to parse them is a build defect.
+            plotters::style::register_font(FONT, style, bytes).map_err(|_| ()).expect("embedded DejaVu font parses");
+        }
+    });
+}
+
+pub fn title_font() -> TextStyle<'static> {
+    (FONT, 26).into_font().style(FontStyle::Bold).into()
+}
+pub fn label_font() -> TextStyle<'static> {
+    (FONT, 20).into()
+}
+pub fn tick_font() -> TextStyle<'static> {
+    (FONT, 16).into()
+}
+
+/// A figure drawable on any plotters backend, so one description gives both the PNG and the SVG.
+pub trait Figure {
+    /// File stem under figures/, e.g. `three_point_loss`.
+    fn name(&self) -> String;
+    fn size(&self) -> (u32, u32) {
+        SIZE
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>;
+}
+
+/// Turns plotters' backend-generic errors into anyhow errors.
+pub fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
+}
+
+/// Renders `fig` to `<dir>/<name>.png` and `.svg`, each written atomically.
+pub fn render(fig: &impl Figure, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    init_fonts();
+    let (w, h) = fig.size();
+    let name = fig.name();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        fig.draw(&root).with_context(|| format!("figure {name} (SVG)"))?;
+        root.present().map_err(plot_err)?;
+    }
+    let svg_path = dir.join(format!("{name}.svg"));
+    write_atomic(&svg_path, svg.as_bytes())?;
+
+    let png_path = dir.join(format!("{name}.png"));
+    let tmp = dir.join(format!(".tmp-{name}-{}.png", std::process::id()));
+    {
+        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        fig.draw(&root).with_context(|| format!("figure {name} (PNG)"))?;
+        root.present().map_err(plot_err)?;
+    }
+    std::fs::rename(&tmp, &png_path).with_context(|| format!("writing {}", png_path.display()))?;
+    Ok(vec![png_path, svg_path])
+}
+
+/// A lower bound for a log axis that keeps exact zeros visible instead of dropping them.
+pub fn log_floor(values: impl Iterator<Item = f64>, floor: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        let v = v.max(floor);
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (floor, 1.0);
+    }
+    (lo / 2.0, if hi > lo { hi * 2.0 } else { lo * 10.0 })
+}

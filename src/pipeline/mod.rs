@@ -1,0 +1,10 @@
+//! The declarative pipeline: YAML spec → validated plan → content-hash keys → store → runner.
+
+pub mod key;
+pub mod plan;
+pub mod progress;
+pub mod runner;
+pub mod spec;
+pub mod status;
+pub mod store;
+pub mod yaml;

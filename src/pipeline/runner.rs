@@ -1,0 +1,286 @@
+//! Executes a plan: stages in topological waves, the points of a wave in parallel (rayon, `--jobs`), each
+//! result written atomically to the store. A failed point is reported, never cached, and only blocks the stages
+//! that consume it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use polars::prelude::{DataFrame, DataType};
+use rayon::prelude::*;
+
+use super::key::Key;
+use super::plan::{Plan, PlannedStage, Point};
+use super::progress::{PointOutcome, Progress};
+use super::store::{now_unix, stage_tables, CurrentPoint, CurrentRecord, Manifest, Store, StoreError};
+use crate::experiments::{RunContext, StageTables, Table};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stages to bring up to date (with everything upstream); empty means all.
+    pub stages: Vec<String>,
+    pub dry_run: bool,
+    /// Recompute the named stages (all if none named) even when cached.
+    pub force: bool,
+    pub jobs: usize,
+    pub quiet: bool,
+}
+
+/// A point that did not produce a valid result.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub stage: String,
+    pub label: String,
+    pub params: serde_json::Value,
+    pub message: String,
+}
+
+/// What a run did, for the final summary and for tests (counts, not times, are what tests assert on).
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub ran: usize,
+    pub cached: usize,
+    pub failed: Vec<Failure>,
+    /// Points not run because an input stage failed.
+    pub skipped: usize,
+    /// Damaged entries found, reported and recomputed.
+    pub corrupt: Vec<String>,
+    /// Points that would run (dry run) or ran, as `stage label`.
+    pub planned: Vec<String>,
+    pub seconds_running: f64,
+    pub wall_seconds: f64,
+}
+
+impl Summary {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.skipped == 0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Selection(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Task<'a> {
+    stage: &'a PlannedStage,
+    point: &'a Point,
+}
+
+enum TaskResult {
+    Done { seconds: f64 },
+    Failed { message: String, seconds: f64 },
+}
+
+pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Summary, RunError> {
+    let start = Instant::now();
+    let selected = plan.select(&opts.stages).map_err(RunError::Selection)?;
+    let _lock = if opts.dry_run { None } else { Some(store.lock()?) };
+    let forced = |s: &PlannedStage| opts.force && (opts.stages.is_empty() || opts.stages.contains(&s.name));
+
+    let mut summary = Summary::default();
+    let mut todo: HashMap<&str, Vec<&Point>> = HashMap::new();
+    for stage in &selected {
+        let mut missing = Vec::new();
+        for point in &stage.points {
+            match store.read_entry(&stage.name, &point.key) {
+                Ok(Some(_)) if !forced(stage) => summary.cached += 1,
+                Ok(_) => missing.push(point),
+                Err(StoreError::Corrupt { path, problem }) => {
+                    eprintln!("warning: {}: {problem}; it will be recomputed", path.display());
+                    summary.corrupt.push(format!("{}: {problem}", path.display()));
+                    if !opts.dry_run {
+                        store.discard(&stage.name, &point.key)?;
+                    }
+                    missing.push(point);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        summary.planned.extend(missing.iter().map(|p| format!("{} {}", stage.name, p.label())));
+        todo.insert(stage.name.as_str(), missing);
+    }
+    if opts.dry_run {
+        return Ok(summary);
+    }
+
+    let total: usize = todo.values().map(Vec::len).sum();
+    let progress = Progress::new(total, opts.quiet);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build().expect("thread pool");
+    let mut complete: HashMap<&str, bool> = HashMap::new();
+    for wave in waves(&selected) {
+        let mut tasks: Vec<Task> = Vec::new();
+        let mut inputs: HashMap<&str, BTreeMap<String, StageTables>> = HashMap::new();
+        for &stage in &wave {
+            let blocked = stage.inputs.iter().any(|i| complete.get(i.as_str()) != Some(&true));
+            if blocked {
+                summary.skipped += todo[stage.name.as_str()].len();
+                complete.insert(&stage.name, false);
+                continue;
+            }
+            if !todo[stage.name.as_str()].is_empty() {
+                inputs.insert(&stage.name, load_inputs(plan, store, stage)?);
+            }
+            tasks.extend(todo[stage.name.as_str()].iter().map(|point| Task { stage, point }));
+        }
+        let results: Vec<TaskResult> = pool.install(|| {
+            tasks.par_iter().map(|t| execute(t, store, &inputs[t.stage.name.as_str()], &progress)).collect()
+        });
+        for (task, result) in tasks.iter().zip(results) {
+            match result {
+                TaskResult::Done { seconds } => {
+                    summary.ran += 1;
+                    summary.seconds_running += seconds;
+                }
+                TaskResult::Failed { message, seconds } => {
+                    summary.seconds_running += seconds;
+                    summary.failed.push(Failure {
+                        stage: task.stage.name.clone(),
+                        label: task.point.label(),
+                        params: task.point.params.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        for &stage in &wave {
+            if complete.contains_key(stage.name.as_str()) {
+                continue;
+            }
+            let ok = !summary.failed.iter().any(|f| f.stage == stage.name);
+            if ok {
+                store.write_current(&current_record(stage))?;
+            }
+            complete.insert(&stage.name, ok);
+        }
+    }
+    progress.finish();
+    summary.wall_seconds = start.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Groups stages so that every stage comes in a later wave than all of its inputs.
+fn waves<'a>(selected: &[&'a PlannedStage]) -> Vec<Vec<&'a PlannedStage>> {
+    let mut level: HashMap<&str, usize> = HashMap::new();
+    let mut out: Vec<Vec<&PlannedStage>> = Vec::new();
+    for &s in selected {
+        let l = s.inputs.iter().filter_map(|i| level.get(i.as_str())).map(|l| l + 1).max().unwrap_or(0);
+        level.insert(&s.name, l);
+        if out.len() <= l {
+            out.resize_with(l + 1, Vec::new);
+        }
+        out[l].push(s);
+    }
+    out
+}
+
+fn load_inputs(plan: &Plan, store: &Store, stage: &PlannedStage) -> Result<BTreeMap<String, StageTables>, StoreError> {
+    let mut out = BTreeMap::new();
+    for name in &stage.inputs {
+        let upstream = plan.stage(name).expect("validated input");
+        let keys: Vec<Key> = upstream.points.iter().map(|p| p.key.clone()).collect();
+        out.insert(name.clone(), stage_tables(store, name, &keys, upstream.kind.tables)?);
+    }
+    Ok(out)
+}
+
+fn execute(task: &Task, store: &Store, inputs: &BTreeMap<String, StageTables>, progress: &Progress) -> TaskResult {
+    let (stage, point) = (task.stage, task.point);
+    progress.started(&stage.name, &point.label());
+    let started = now_unix();
+    let clock = Instant::now();
+    let outcome = compute(task, inputs).and_then(|tables| {
+        let manifest = Manifest {
+            stage: stage.name.clone(),
+            kind: stage.kind.name.to_string(),
+            version: stage.kind.version,
+            key: point.key.clone(),
+            params: point.params.clone(),
+            coords: point.coords.clone(),
+            inputs: stage.input_keys.clone(),
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_unix: started,
+            finished_unix: now_unix(),
+            wall_seconds: clock.elapsed().as_secs_f64(),
+            tables: BTreeMap::new(),
+            extra: BTreeMap::new(),
+        };
+        let tables: Vec<(String, DataFrame)> = tables.into_iter().map(|t| (t.name, t.frame)).collect();
+        store.write_entry(manifest, &tables).map(|_| ()).map_err(|e| e.to_string())
+    });
+    let seconds = clock.elapsed().as_secs_f64();
+    match outcome {
+        Ok(()) => {
+            progress.finished(&stage.name, &point.label(), PointOutcome::Ran, seconds, "");
+            TaskResult::Done { seconds }
+        }
+        Err(message) => {
+            progress.finished(&stage.name, &point.label(), PointOutcome::Failed, seconds, &format!(": {message}"));
+            TaskResult::Failed { message, seconds }
+        }
+    }
+}
+
+/// Runs the experiment, turning errors, panics, missing tables and non-finite numbers into a message.
+fn compute(task: &Task, inputs: &BTreeMap<String, StageTables>) -> Result<Vec<Table>, String> {
+    let kind = task.stage.kind;
+    let noop = |_: f64| {};
+    let ctx = RunContext { inputs, progress: &noop };
+    let tables = match catch_unwind(AssertUnwindSafe(|| (kind.run)(&task.point.params, &ctx))) {
+        Ok(Ok(tables)) => tables,
+        Ok(Err(e)) => return Err(format!("{e:#}")),
+        Err(panic) => {
+            let what =
+                panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            return Err(format!("internal error (panic): {}; please report it", what.unwrap_or_default()));
+        }
+    };
+    for name in kind.tables {
+        if !tables.iter().any(|t| t.name == *name) {
+            return Err(format!("the experiment did not produce its `{name}` table"));
+        }
+    }
+    for t in &tables {
+        check_finite(t)?;
+    }
+    Ok(tables)
+}
+
+/// NaN or ±inf anywhere in a float column means the run diverged: never cache it.
+pub fn check_finite(table: &Table) -> Result<(), String> {
+    for col in table.frame.columns() {
+        if !matches!(col.dtype(), DataType::Float64 | DataType::Float32) {
+            continue;
+        }
+        let cast = col.cast(&DataType::Float64).map_err(|e| e.to_string())?;
+        let values = cast.f64().map_err(|e| e.to_string())?;
+        let bad = values.iter().enumerate().find(|(_, v)| v.is_some_and(|x| !x.is_finite()));
+        if let Some((row, v)) = bad {
+            return Err(format!(
+                "non-finite value {} in table `{}`, column `{}`, row {row}: the run diverged (try a smaller step size)",
+                v.unwrap_or(f64::NAN),
+                table.name,
+                col.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn current_record(stage: &PlannedStage) -> CurrentRecord {
+    CurrentRecord {
+        stage: stage.name.clone(),
+        kind: stage.kind.name.to_string(),
+        version: stage.kind.version,
+        stage_key: stage.key.clone(),
+        inputs: stage.input_keys.clone(),
+        points: stage
+            .points
+            .iter()
+            .map(|p| CurrentPoint { key: p.key.clone(), coords: p.coords.clone(), params: p.params.clone() })
+            .collect(),
+    }
+}

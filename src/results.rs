@@ -1,0 +1,149 @@
+//! The public loader for cached result tables, shared by `wgf figures`, `wgf show` and the notebooks, so none of
+//! them can disagree about where and how tables are stored.
+//!
+//! A stage's tables are those of its last complete run (`results/<stage>/current.json`), every point's
+//! Parquet file checksum-verified and stacked in plan order.
+//!
+//! ```no_run
+//! use wgf::results::Results;
+//! let results = Results::open("results")?;
+//! let iterates = results.table("three_point", "iterates")?;
+//! println!("{iterates}");
+//! # Ok::<(), wgf::results::ResultsError>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::DataFrame;
+
+use crate::experiments::{find_kind, StageTables};
+use crate::pipeline::key::Key;
+use crate::pipeline::store::{stage_tables, CurrentRecord, Manifest, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("no results directory at {0}; run `wgf run` (or `make figures`) first")]
+    NoResults(PathBuf),
+    #[error("stage `{stage}` has no complete run in {dir}; run `wgf run {stage}` (stages with results: {known})")]
+    NoStage { stage: String, dir: PathBuf, known: String },
+    #[error("stage `{stage}` has no table `{table}`; its tables are: {known}")]
+    NoTable { stage: String, table: String, known: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A stage's last complete run.
+#[derive(Debug, Clone)]
+pub struct StageInfo {
+    pub name: String,
+    pub kind: String,
+    pub key: Key,
+    pub tables: Vec<String>,
+    pub record: CurrentRecord,
+}
+
+/// An open results directory.
+pub struct Results {
+    store: Store,
+}
+
+impl Results {
+    pub fn open(dir: impl AsRef<Path>) -> Result<Results, ResultsError> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(ResultsError::NoResults(dir.to_path_buf()));
+        }
+        Ok(Results { store: Store::new(dir) })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every stage with a complete run, by name.
+    pub fn stages(&self) -> Result<Vec<StageInfo>, ResultsError> {
+        let mut out = Vec::new();
+        for name in self.store.stages()? {
+            if let Some(record) = self.store.read_current(&name)? {
+                out.push(info(record));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn stage(&self, name: &str) -> Result<StageInfo, ResultsError> {
+        match self.store.read_current(name)? {
+            Some(record) => Ok(info(record)),
+            None => Err(ResultsError::NoStage {
+                stage: name.into(),
+                dir: self.store.root().to_path_buf(),
+                known: self.stages()?.iter().map(|s| s.name.clone()).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    /// One table of a stage, all points stacked.
+    pub fn table(&self, stage: &str, table: &str) -> Result<DataFrame, ResultsError> {
+        let info = self.stage(stage)?;
+        if !info.tables.iter().any(|t| t == table) {
+            return Err(ResultsError::NoTable {
+                stage: stage.into(),
+                table: table.into(),
+                known: info.tables.join(", "),
+            });
+        }
+        let keys = point_keys(&info);
+        Ok(stage_tables(&self.store, stage, &keys, &[table])?.remove(table).unwrap_or_default())
+    }
+
+    /// All tables of a stage.
+    pub fn tables(&self, stage: &str) -> Result<StageTables, ResultsError> {
+        let info = self.stage(stage)?;
+        let names: Vec<&str> = info.tables.iter().map(String::as_str).collect();
+        Ok(stage_tables(&self.store, stage, &point_keys(&info), &names)?)
+    }
+
+    /// The verified manifests of a stage's points (parameters, keys, times).
+    pub fn manifests(&self, stage: &str) -> Result<Vec<Manifest>, ResultsError> {
+        let info = self.stage(stage)?;
+        let mut out = Vec::new();
+        for key in point_keys(&info) {
+            match self.store.read_entry(stage, &key)? {
+                Some(m) => out.push(m),
+                None => {
+                    return Err(StoreError::Corrupt {
+                        path: self.store.entry_dir(stage, &key),
+                        problem: "entry listed in current.json is missing".into(),
+                    }
+                    .into())
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn point_keys(info: &StageInfo) -> Vec<Key> {
+    info.record.points.iter().map(|p| p.key.clone()).collect()
+}
+
+fn info(record: CurrentRecord) -> StageInfo {
+    let tables = find_kind(&record.kind).map(|k| k.tables.iter().map(|t| t.to_string()).collect()).unwrap_or_default();
+    StageInfo { name: record.stage.clone(), kind: record.kind.clone(), key: record.stage_key.clone(), tables, record }
+}
+
+/// A column as `f64`s (integers are converted), with an error naming the column if it is missing or not numeric.
+pub fn column_f64(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<f64>> {
+    use polars::prelude::DataType;
+    let col = frame.column(name).map_err(|e| anyhow::anyhow!("column `{name}`: {e}"))?;
+    let col = col.cast(&DataType::Float64).map_err(|e| anyhow::anyhow!("column `{name}` is not numeric: {e}"))?;
+    let values = col.f64().map_err(|e| anyhow::anyhow!("column `{name}`: {e}"))?;
+    Ok(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// A string column, with an error naming the column if it is missing or not text.
+pub fn column_str(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<String>> {
+    let col = frame.column(name).map_err(|e| anyhow::anyhow!("column `{name}`: {e}"))?;
+    let values = col.str().map_err(|e| anyhow::anyhow!("column `{name}` is not text: {e}"))?;
+    Ok(values.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+}
