@@ -19,7 +19,10 @@ struct Run {
     pattern: Vec<String>,
 }
 
-fn runs(tables: &StageTables) -> anyhow::Result<(Vec<Run>, Vec<(f64, f64)>)> {
+/// The runs and the data points (x, y).
+type RunsAndData = (Vec<Run>, Vec<(f64, f64)>);
+
+fn runs(tables: &StageTables) -> anyhow::Result<RunsAndData> {
     let it = tables.get("iterates").context("missing table `iterates`")?;
     let (lambda, w, b, loss) =
         (column_f64(it, "lambda")?, column_f64(it, "w")?, column_f64(it, "b")?, column_f64(it, "loss")?);

@@ -259,7 +259,10 @@ fn topological_order(d: &Declared) -> Result<Vec<usize>, SpecError> {
 }
 
 /// The cartesian product of the sweep (keys in sorted order, last key varying fastest), each point resolved.
-fn expand_points(d: &Declared, i: usize, kind: &Kind) -> Result<Vec<(BTreeMap<String, Value>, Value)>, Vec<SpecError>> {
+/// A sweep point's coordinates and its canonical parameters.
+type ResolvedPoint = (BTreeMap<String, Value>, Value);
+
+fn expand_points(d: &Declared, i: usize, kind: &Kind) -> Result<Vec<ResolvedPoint>, Vec<SpecError>> {
     let decl = &d.stages[i];
     let axes: Vec<(&String, &Vec<Value>)> =
         decl.sweep.iter().filter_map(|(k, v)| v.as_array().map(|a| (k, a))).collect();
