@@ -2,3 +2,4 @@
 //! alone.
 
 pub mod model;
+pub mod ot;
