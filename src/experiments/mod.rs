@@ -9,6 +9,8 @@ use polars::prelude::DataFrame;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
+pub mod grid_jko;
+pub mod grid_vs_gd;
 pub mod three_point;
 pub mod three_point_summary;
 
@@ -92,7 +94,12 @@ const fn kind<E: Experiment>() -> Kind {
 }
 
 /// Every stage kind the pipeline knows.
-pub static KINDS: &[Kind] = &[kind::<three_point::ThreePoint>(), kind::<three_point_summary::ThreePointSummary>()];
+pub static KINDS: &[Kind] = &[
+    kind::<three_point::ThreePoint>(),
+    kind::<three_point_summary::ThreePointSummary>(),
+    kind::<grid_jko::GridJko>(),
+    kind::<grid_vs_gd::GridVsGd>(),
+];
 
 pub fn find_kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::experiments::StageTables;
 use crate::pipeline::key::Key;
 use crate::pipeline::store::write_atomic;
-use crate::results::Results;
+use crate::results::{Results, StageInfo};
 
+pub mod grid;
 pub mod style;
 pub mod three_point;
 
@@ -19,12 +19,14 @@ pub mod three_point;
 pub const FIGURES_REVISION: u32 = 1;
 const STAMPS: &str = ".wgf-figures.json";
 
-/// Draws the figures of one stage from its tables; returns the files written.
-type DrawStage = fn(&str, &StageTables, &Path) -> anyhow::Result<Vec<PathBuf>>;
+/// Draws the figures of one stage from its (and its inputs') tables; returns the files written.
+type DrawStage = fn(&Results, &StageInfo, &Path) -> anyhow::Result<Vec<PathBuf>>;
 
 fn drawer(kind: &str) -> Option<DrawStage> {
     match kind {
         "three_point" => Some(three_point::draw),
+        "grid_jko" => Some(grid::draw_jko),
+        "grid_vs_gd" => Some(grid::draw_vs_gd),
         _ => None,
     }
 }
@@ -61,8 +63,7 @@ pub fn draw_all(results: &Results, out: &Path, only: &[String], force: bool) -> 
             summary.up_to_date += 1;
             continue;
         }
-        let tables = results.tables(&info.name)?;
-        let files = draw(&info.name, &tables, out).with_context(|| format!("figures of stage `{}`", info.name))?;
+        let files = draw(results, &info, out).with_context(|| format!("figures of stage `{}`", info.name))?;
         summary.drawn.extend(files.iter().cloned());
         stamps.insert(info.name.clone(), Stamp { stage_key: info.key.clone(), revision: FIGURES_REVISION, files });
         write_atomic(&stamp_path, &serde_json::to_vec_pretty(&stamps)?)?;

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::style::{self, colour, label_font, log_floor, plot_err, tick_font, title_font, Figure};
 use crate::experiments::StageTables;
-use crate::results::{column_f64, column_str};
+use crate::results::{column_f64, column_str, Results, StageInfo};
 
 /// One GD run (one λ) read back from the `iterates` table.
 struct Run {
@@ -45,8 +45,10 @@ fn runs(tables: &StageTables) -> anyhow::Result<RunsAndData> {
     Ok((runs, points))
 }
 
-pub fn draw(stage: &str, tables: &StageTables, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let (runs, data) = runs(tables)?;
+pub fn draw(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let tables = results.tables(&info.name)?;
+    let stage = info.name.as_str();
+    let (runs, data) = runs(&tables)?;
     let mut files = style::render(&Fits { stage, runs: &runs, data: &data }, out)?;
     files.extend(style::render(&Loss { stage, runs: &runs }, out)?);
     Ok(files)

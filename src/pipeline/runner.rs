@@ -86,7 +86,7 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Summary, Run
     for stage in &selected {
         let mut missing = Vec::new();
         for point in &stage.points {
-            match store.read_entry(&stage.name, &point.key) {
+            match store.read_complete_entry(&stage.name, &point.key, stage.kind.tables) {
                 Ok(Some(_)) if !forced(stage) => summary.cached += 1,
                 Ok(_) => missing.push(point),
                 Err(StoreError::Corrupt { path, problem }) => {

@@ -172,6 +172,19 @@ impl Store {
         Ok(Some(manifest))
     }
 
+    /// Like [`Store::read_entry`], and the entry must hold every table in `tables` (an entry written by code that
+    /// produced other tables is damaged as far as this code is concerned).
+    pub fn read_complete_entry(&self, stage: &str, key: &Key, tables: &[&str]) -> StoreResult<Option<Manifest>> {
+        let manifest = self.read_entry(stage, key)?;
+        if let Some(m) = &manifest {
+            if let Some(missing) = tables.iter().find(|t| !m.tables.contains_key(**t)) {
+                let dir = self.entry_dir(stage, key);
+                return Err(corrupt(&dir, format!("no table `{missing}` (written by an older version of the stage?)")));
+            }
+        }
+        Ok(manifest)
+    }
+
     fn read_manifest(&self, dir: &Path) -> StoreResult<Manifest> {
         let path = dir.join(MANIFEST);
         let text = fs::read(&path).map_err(|e| corrupt(&path, format!("manifest unreadable ({e})")))?;
