@@ -131,7 +131,7 @@ fn sample_particles(src: &Source, m: usize, seed: u64, jitter: bool) -> (Vec<f64
 impl Experiment for GridVsGd {
     const KIND: &'static str = "grid_vs_gd";
     const VERSION: u32 = 1;
-    const TABLES: &'static [&'static str] = &["loss", "particles"];
+    const TABLES: &'static [&'static str] = &["loss", "particles", "comparison"];
     const ABOUT: &'static str = "E5: mean-field particle GD from the JKO stage's p₀, same time axis";
     type Params = GridVsGdParams;
 
@@ -172,7 +172,7 @@ impl Experiment for GridVsGd {
             "seed" => vec![p.seed; rows],
             "step" => &l_step,
             "time" => l_step.iter().map(|&t| f64::from(t) * src.tau / 2.0).collect::<Vec<_>>(),
-            "loss" => l_loss,
+            "loss" => &l_loss,
         )?;
         let n = s_step.len();
         let particles = df!(
@@ -184,8 +184,55 @@ impl Experiment for GridVsGd {
             "w" => s_w,
             "b" => s_b,
         )?;
-        Ok(vec![Table::new("loss", loss), Table::new("particles", particles)])
+        let final_w: Vec<(f64, f64)> = (0..m).map(|i| (w[[i, 0]], w[[i, 1]])).collect();
+        let comparison = compare(tables, p, &l_loss, &final_w)?;
+        Ok(vec![Table::new("loss", loss), Table::new("particles", particles), Table::new("comparison", comparison)])
     }
+}
+
+/// One row per ε of the source: how far the GD loss curve is from the JKO one, and how spread out each final
+/// measure is (second moment E|θ|²: the entropic blur spreads the grid measure).
+fn compare(tables: &StageTables, p: &GridVsGdParams, gd_loss: &[f64], gd_final: &[(f64, f64)]) -> anyhow::Result<DataFrame> {
+    let steps = tables.get("steps").context("source `steps`")?;
+    let density = tables.get("density").context("source `density`")?;
+    let (eps, step, loss) = (column_f64(steps, "eps")?, column_f64(steps, "step")?, column_f64(steps, "loss")?);
+    let (d_eps, d_step) = (column_f64(density, "eps")?, column_f64(density, "step")?);
+    let (d_w, d_b, d_p) = (column_f64(density, "w")?, column_f64(density, "b")?, column_f64(density, "p")?);
+    let mut eps_values: Vec<f64> = eps.clone();
+    eps_values.dedup();
+    let gd_moment = gd_final.iter().map(|(w, b)| w * w + b * b).sum::<f64>() / gd_final.len().max(1) as f64;
+    let mut cols: [Vec<f64>; 6] = Default::default();
+    let mut grid_n = Vec::new();
+    for &e in &eps_values {
+        let rows: Vec<usize> = (0..eps.len()).filter(|&r| eps[r] == e).collect();
+        let gap = rows.iter().map(|&r| (loss[r] - gd_loss.get(step[r] as usize).copied().unwrap_or(f64::NAN)).abs()).fold(0.0, f64::max);
+        let last = rows.iter().map(|&r| step[r]).fold(0.0, f64::max);
+        let final_jko = rows.iter().find(|&&r| step[r] == last).map(|&r| loss[r]).unwrap_or(f64::NAN);
+        let d_last = (0..d_eps.len()).filter(|&r| d_eps[r] == e).map(|r| d_step[r]).fold(0.0, f64::max);
+        let cells: Vec<usize> = (0..d_eps.len()).filter(|&r| d_eps[r] == e && d_step[r] == d_last).collect();
+        let mass: f64 = cells.iter().map(|&r| d_p[r]).sum();
+        let moment = cells.iter().map(|&r| d_p[r] * (d_w[r] * d_w[r] + d_b[r] * d_b[r])).sum::<f64>() / mass;
+        let mut ws: Vec<f64> = cells.iter().map(|&r| d_w[r]).collect();
+        ws.sort_by(f64::total_cmp);
+        ws.dedup();
+        grid_n.push(ws.len() as u32);
+        for (c, v) in cols.iter_mut().zip([e, final_jko, *gd_loss.last().unwrap_or(&f64::NAN), gap, moment, gd_moment]) {
+            c.push(v);
+        }
+    }
+    let n = grid_n.len();
+    let [eps_c, final_jko, final_gd, gap, moment_jko, moment_gd] = cols;
+    Ok(df!(
+        "m" => vec![p.m; n],
+        "seed" => vec![p.seed; n],
+        "eps" => eps_c,
+        "grid_n" => grid_n,
+        "final_loss_jko" => final_jko,
+        "final_loss_gd" => final_gd,
+        "max_loss_gap" => gap,
+        "second_moment_jko" => moment_jko,
+        "second_moment_gd" => moment_gd,
+    )?)
 }
 
 #[cfg(test)]
