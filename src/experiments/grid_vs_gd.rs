@@ -192,7 +192,12 @@ impl Experiment for GridVsGd {
 
 /// One row per ε of the source: how far the GD loss curve is from the JKO one, and how spread out each final
 /// measure is (second moment E|θ|²: the entropic blur spreads the grid measure).
-fn compare(tables: &StageTables, p: &GridVsGdParams, gd_loss: &[f64], gd_final: &[(f64, f64)]) -> anyhow::Result<DataFrame> {
+fn compare(
+    tables: &StageTables,
+    p: &GridVsGdParams,
+    gd_loss: &[f64],
+    gd_final: &[(f64, f64)],
+) -> anyhow::Result<DataFrame> {
     let steps = tables.get("steps").context("source `steps`")?;
     let density = tables.get("density").context("source `density`")?;
     let (eps, step, loss) = (column_f64(steps, "eps")?, column_f64(steps, "step")?, column_f64(steps, "loss")?);
@@ -205,7 +210,10 @@ fn compare(tables: &StageTables, p: &GridVsGdParams, gd_loss: &[f64], gd_final: 
     let mut grid_n = Vec::new();
     for &e in &eps_values {
         let rows: Vec<usize> = (0..eps.len()).filter(|&r| eps[r] == e).collect();
-        let gap = rows.iter().map(|&r| (loss[r] - gd_loss.get(step[r] as usize).copied().unwrap_or(f64::NAN)).abs()).fold(0.0, f64::max);
+        let gap = rows
+            .iter()
+            .map(|&r| (loss[r] - gd_loss.get(step[r] as usize).copied().unwrap_or(f64::NAN)).abs())
+            .fold(0.0, f64::max);
         let last = rows.iter().map(|&r| step[r]).fold(0.0, f64::max);
         let final_jko = rows.iter().find(|&&r| step[r] == last).map(|&r| loss[r]).unwrap_or(f64::NAN);
         let d_last = (0..d_eps.len()).filter(|&r| d_eps[r] == e).map(|r| d_step[r]).fold(0.0, f64::max);
@@ -216,7 +224,8 @@ fn compare(tables: &StageTables, p: &GridVsGdParams, gd_loss: &[f64], gd_final: 
         ws.sort_by(f64::total_cmp);
         ws.dedup();
         grid_n.push(ws.len() as u32);
-        for (c, v) in cols.iter_mut().zip([e, final_jko, *gd_loss.last().unwrap_or(&f64::NAN), gap, moment, gd_moment]) {
+        for (c, v) in cols.iter_mut().zip([e, final_jko, *gd_loss.last().unwrap_or(&f64::NAN), gap, moment, gd_moment])
+        {
             c.push(v);
         }
     }

@@ -11,8 +11,10 @@ use serde_json::Value;
 
 pub mod grid_jko;
 pub mod grid_vs_gd;
+pub mod inner_iterations;
 pub mod three_point;
 pub mod three_point_summary;
+pub mod two_point;
 
 /// One named result table of a point, e.g. `iterates`.
 #[derive(Debug, Clone)]
@@ -95,6 +97,8 @@ const fn kind<E: Experiment>() -> Kind {
 
 /// Every stage kind the pipeline knows.
 pub static KINDS: &[Kind] = &[
+    kind::<two_point::TwoPoint>(),
+    kind::<inner_iterations::InnerIterations>(),
     kind::<three_point::ThreePoint>(),
     kind::<three_point_summary::ThreePointSummary>(),
     kind::<grid_jko::GridJko>(),

@@ -14,6 +14,7 @@ use crate::results::{Results, StageInfo};
 pub mod grid;
 pub mod style;
 pub mod three_point;
+pub mod toys;
 
 /// Bump when any figure's drawing code changes, so existing figures are redrawn.
 pub const FIGURES_REVISION: u32 = 1;
@@ -25,6 +26,8 @@ type DrawStage = fn(&Results, &StageInfo, &Path) -> anyhow::Result<Vec<PathBuf>>
 fn drawer(kind: &str) -> Option<DrawStage> {
     match kind {
         "three_point" => Some(three_point::draw),
+        "two_point" => Some(toys::draw_two_point),
+        "inner_iterations" => Some(toys::draw_inner),
         "grid_jko" => Some(grid::draw_jko),
         "grid_vs_gd" => Some(grid::draw_vs_gd),
         _ => None,

@@ -1,47 +1,60 @@
-//! Two-layer ReLU network f(x) = Σ_i α_i max(0, ⟨w_i, x⟩) (or its mean-field 1/m version), the squared loss and
-//! its exact gradient with σ'(0) = 0 (SPEC §0).
+//! Two-layer ReLU network with a trained first layer W (m × d) and fixed second-layer signs α:
+//! f(x) = c Σ_i α_i max(0, ⟨w_i, x⟩), c = 1 (Sum) or 1/m (Mean); loss F(W) = (k/n) Σ_j e_j²,
+//! e_j = f(X_j) − y_j, k = 1 (Mse) or 1/2 (HalfMse). Gradient (SPEC §0, σ'(0) = 0):
+//! ∂F/∂w_i = (2k c α_i / n) Σ_j e_j s_ij X_j with s_ij = 1[⟨w_i, X_j⟩ > 0].
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 
-/// Output scaling: f = Σ_i … (`Sum`) or f = (1/m) Σ_i … (`Mean`, the mean-field scaling).
+use super::error::{NumResult, NumericsError};
+use super::objective::Objective;
+
+mod kernel;
+use kernel::LANES;
+
+/// Output scaling of the network: f = Σ_i (Sum) or (1/m) Σ_i (Mean, mean-field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scaling {
     Sum,
     Mean,
 }
 
-/// Loss normalisation: (1/n) Σ e² (`Mse`) or (1/(2n)) Σ e² (`HalfMse`, the seed's eq. (32)).
+/// Loss normalisation: (1/n) Σ e² (Mse) or (1/(2n)) Σ e² (HalfMse, the seed's eq. (32)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LossNorm {
     Mse,
     HalfMse,
 }
 
-/// Training data; rows of `x` are inputs augmented with a constant 1 (the bias).
-#[derive(Debug, Clone)]
+/// Training data: rows X_j ∈ R^d whose last coordinate is the bias input 1, labels y_j.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Data {
     pub x: Array2<f64>,
     pub y: Array1<f64>,
 }
 
 impl Data {
+    /// Data from an already augmented input matrix (n × d, last column = 1).
     pub fn new(x: Array2<f64>, y: Array1<f64>) -> Data {
         Data { x, y }
     }
 
-    /// Appends the bias column to raw inputs.
+    /// Appends the constant-1 bias column to raw inputs (n × (d−1)).
     pub fn from_inputs(inputs: ArrayView2<f64>, y: Array1<f64>) -> Data {
-        let (n, k) = inputs.dim();
-        let x = Array2::from_shape_fn((n, k + 1), |(j, c)| if c < k { inputs[[j, c]] } else { 1.0 });
+        let (n, d_in) = inputs.dim();
+        let mut x = Array2::ones((n, d_in + 1));
+        x.slice_mut(ndarray::s![.., ..d_in]).assign(&inputs);
         Data { x, y }
     }
 
-    /// n points equally spaced on [-1, 1], y = sin(πx).
+    /// SPEC's default "sine" data: n points equally spaced on [−1, 1], y = sin(πx), d = 2.
     pub fn sine(n: usize) -> Data {
-        let xs: Vec<f64> = (0..n).map(|j| if n == 1 { 0.0 } else { -1.0 + 2.0 * j as f64 / (n - 1) as f64 }).collect();
-        let inputs = Array2::from_shape_vec((n, 1), xs.clone()).expect("n × 1");
-        let y = xs.iter().map(|x| (std::f64::consts::PI * x).sin()).collect();
-        Data::from_inputs(inputs.view(), y)
+        let xs: Array1<f64> = if n == 1 {
+            Array1::zeros(1)
+        } else {
+            Array1::from_iter((0..n).map(|j| -1.0 + 2.0 * j as f64 / (n - 1) as f64))
+        };
+        let y = xs.mapv(|x| (std::f64::consts::PI * x).sin());
+        Data::from_inputs(xs.insert_axis(Axis(1)).view(), y)
     }
 
     pub fn n(&self) -> usize {
@@ -51,10 +64,23 @@ impl Data {
     pub fn d(&self) -> usize {
         self.x.ncols()
     }
+
+    /// Error unless there is at least one point and one label per row.
+    pub fn check(&self) -> NumResult<()> {
+        if self.n() == 0 || self.d() == 0 || self.y.len() != self.n() {
+            return Err(NumericsError::Shape(format!("data x is {:?} with {} labels", self.x.dim(), self.y.len())));
+        }
+        Ok(())
+    }
 }
 
-/// The network's fixed part: output signs α_i, scaling and loss normalisation.
-#[derive(Debug, Clone)]
+/// Row-major copy of a particle matrix (any memory layout in, standard layout out).
+pub fn flat(w: ArrayView2<f64>) -> Vec<f64> {
+    w.iter().copied().collect()
+}
+
+/// The network's fixed part: second-layer signs α, output scaling and loss normalisation.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReluNet {
     pub alpha: Vec<f64>,
     pub scaling: Scaling,
@@ -62,7 +88,7 @@ pub struct ReluNet {
 }
 
 impl ReluNet {
-    /// α = (+1, −1, +1, …).
+    /// α = +1, −1, +1, … (SPEC default: half of each sign).
     pub fn alternating(m: usize, scaling: Scaling, loss_norm: LossNorm) -> ReluNet {
         let alpha = (0..m).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
         ReluNet { alpha, scaling, loss_norm }
@@ -72,61 +98,256 @@ impl ReluNet {
         self.alpha.len()
     }
 
-    fn output_scale(&self) -> f64 {
+    /// c in f = c Σ_i α_i relu(⟨w_i, x⟩).
+    pub fn output_scale(&self) -> f64 {
         match self.scaling {
             Scaling::Sum => 1.0,
-            Scaling::Mean => 1.0 / self.m() as f64,
+            Scaling::Mean => 1.0 / self.m().max(1) as f64,
         }
     }
 
-    /// Factor c in F = c Σ_j e_j².
-    fn loss_factor(&self, n: usize) -> f64 {
+    /// k in F = (k/n) Σ e².
+    pub fn loss_factor(&self) -> f64 {
         match self.loss_norm {
-            LossNorm::Mse => 1.0 / n as f64,
-            LossNorm::HalfMse => 0.5 / n as f64,
+            LossNorm::Mse => 1.0,
+            LossNorm::HalfMse => 0.5,
         }
     }
 
+    /// Error unless W is m × d for this net and these data, and the data are consistent.
+    pub fn check_shapes(&self, data: &Data, w: ArrayView2<f64>) -> NumResult<()> {
+        data.check()?;
+        if w.dim() != (self.m(), data.d()) {
+            return Err(NumericsError::Shape(format!("W is {:?}, expected ({}, {})", w.dim(), self.m(), data.d())));
+        }
+        Ok(())
+    }
+
+    /// The slice-level objective, if W fits this net and these data.
+    fn problem_for<'a>(&'a self, data: &'a Data, w: ArrayView2<f64>) -> Option<ReluProblem<'a>> {
+        self.check_shapes(data, w).ok()?;
+        ReluProblem::new(self, data).ok()
+    }
+
+    /// Network outputs f(X_j), j = 1..n (all NaN if the shapes do not agree).
     pub fn predict(&self, data: &Data, w: ArrayView2<f64>) -> Array1<f64> {
-        let s = self.output_scale();
-        Array1::from_shape_fn(data.n(), |j| {
-            let xj = data.x.row(j);
-            s * self.alpha.iter().zip(w.rows()).map(|(a, wi)| a * wi.dot(&xj).max(0.0)).sum::<f64>()
-        })
+        let problem = match self.problem_for(data, w) {
+            Some(p) => p,
+            None => return Array1::from_elem(data.n(), f64::NAN),
+        };
+        let mut ws = problem.workspace();
+        problem.forward(&flat(w), &mut ws);
+        Array1::from_vec(ws.prediction)
     }
 
+    /// F(W) (NaN if the shapes do not agree).
     pub fn loss(&self, data: &Data, w: ArrayView2<f64>) -> f64 {
-        let e = self.predict(data, w) - &data.y;
-        self.loss_factor(data.n()) * e.dot(&e)
+        let problem = match self.problem_for(data, w) {
+            Some(p) => p,
+            None => return f64::NAN,
+        };
+        let mut ws = problem.workspace();
+        problem.value(&flat(w), &mut ws)
     }
 
-    /// Returns F(W) and writes ∂F/∂w_i = 2c α_i s Σ_j e_j 1[⟨w_i, X_j⟩ > 0] X_j into `grad`.
+    /// F(W), writing ∇F(W) into `grad` (m × d). Convenience wrapper over the slice hot path;
+    /// allocates a workspace, so loops should use [`ReluProblem`] directly. Returns NaN (and
+    /// fills `grad` with NaN) if the shapes do not agree.
     pub fn loss_and_gradient(&self, data: &Data, w: ArrayView2<f64>, mut grad: ArrayViewMut2<f64>) -> f64 {
-        let e = self.predict(data, w) - &data.y;
-        let c = self.loss_factor(data.n());
-        let s = self.output_scale();
-        grad.fill(0.0);
-        for (i, wi) in w.rows().into_iter().enumerate() {
-            for j in 0..data.n() {
-                let xj = data.x.row(j);
-                if wi.dot(&xj) > 0.0 {
-                    let coef = 2.0 * c * s * self.alpha[i] * e[j];
-                    grad.row_mut(i).scaled_add(coef, &xj);
-                }
+        let problem = match self.problem_for(data, w) {
+            Some(p) if grad.dim() == w.dim() => p,
+            _ => {
+                grad.fill(f64::NAN);
+                return f64::NAN;
+            }
+        };
+        let mut ws = problem.workspace();
+        let mut g = vec![0.0; w.len()];
+        let loss = problem.value_and_gradient(&flat(w), &mut g, &mut ws);
+        for (dst, src) in grad.iter_mut().zip(&g) {
+            *dst = *src;
+        }
+        loss
+    }
+
+    /// s_ij = 1[⟨w_i, X_j⟩ > 0], m × n (all false if the shapes do not agree).
+    pub fn activation_pattern(&self, data: &Data, w: ArrayView2<f64>) -> Array2<bool> {
+        let mut s = Array2::from_elem((self.m(), data.n()), false);
+        if self.check_shapes(data, w).is_err() {
+            return s;
+        }
+        for (wi, mut si) in w.rows().into_iter().zip(s.rows_mut()) {
+            for (xj, sij) in data.x.rows().into_iter().zip(si.iter_mut()) {
+                *sij = wi.iter().zip(xj).map(|(a, b)| a * b).sum::<f64>() > 0.0;
             }
         }
-        c * e.dot(&e)
+        s
     }
 
-    /// s_ij = 1[⟨w_i, X_j⟩ > 0], m × n.
-    pub fn activation_pattern(&self, data: &Data, w: ArrayView2<f64>) -> Array2<bool> {
-        Array2::from_shape_fn((self.m(), data.n()), |(i, j)| w.row(i).dot(&data.x.row(j)) > 0.0)
-    }
-
-    /// An upper bound on the Lipschitz constant of ∇F: 2c m s² Σ_j ‖X_j‖² (SPEC §1's L̂ for Sum and Mse).
+    /// L̂ ≥ Lipschitz constant of ∇F on each activation region. The Hessian there is
+    /// (2k/n) Σ_j J_jᵀ J_j with J_j = c (α_i s_ij X_j)_i, ‖J_j‖² ≤ c² m ‖X_j‖², hence
+    /// L̂ = 2k c² m (1/n) Σ_j ‖X_j‖²: SPEC's (2m/n) Σ‖X_j‖² for Sum + Mse, divided by m² for
+    /// Mean and by 2 for HalfMse.
     pub fn lipschitz_bound(&self, data: &Data) -> f64 {
-        let s = self.output_scale();
-        let sq: f64 = data.x.iter().map(|v| v * v).sum();
-        2.0 * self.loss_factor(data.n()) * self.m() as f64 * s * s * sq
+        let n = data.n().max(1) as f64;
+        let c = self.output_scale();
+        let sum_sq: f64 = data.x.iter().map(|v| v * v).sum();
+        2.0 * self.loss_factor() * c * c * self.m() as f64 * sum_sq / n
     }
 }
+
+/// The ReLU training loss as an [`Objective`]: borrows the net and the data, keeps the data in
+/// the layouts the hot loop wants.
+#[derive(Debug, Clone)]
+pub struct ReluProblem<'a> {
+    net: &'a ReluNet,
+    data: &'a Data,
+    /// X row-major (n × d).
+    x: Vec<f64>,
+    /// Every X_j ends in exactly 1.0 (the bias input): kernels skip that multiplication.
+    bias_last: bool,
+    y: Vec<f64>,
+    lipschitz: f64,
+}
+
+/// Scratch for [`ReluProblem`]: per-data-point partial sums (LANES per point), outputs f(X_j)
+/// and residuals e_j (n); for d > 4 also W transposed (d × m) and one row of pre-activations.
+#[derive(Debug, Clone)]
+pub struct ReluWorkspace {
+    partial: Vec<[f64; LANES]>,
+    patterns: Vec<u64>,
+    pattern_cache: kernel::PatternCache,
+    prediction: Vec<f64>,
+    residual: Vec<f64>,
+    w_t: Vec<f64>,
+    z: Vec<f64>,
+}
+
+impl<'a> ReluProblem<'a> {
+    /// Error if the data are empty or inconsistent, or the net has no neuron.
+    pub fn new(net: &'a ReluNet, data: &'a Data) -> NumResult<ReluProblem<'a>> {
+        data.check()?;
+        if net.m() == 0 {
+            return Err(NumericsError::Shape("network with no neuron".into()));
+        }
+        let x = data.x.iter().copied().collect();
+        let bias_last = data.x.rows().into_iter().all(|r| r.last() == Some(&1.0));
+        Ok(ReluProblem { net, data, x, bias_last, y: data.y.to_vec(), lipschitz: net.lipschitz_bound(data) })
+    }
+
+    pub fn net(&self) -> &ReluNet {
+        self.net
+    }
+
+    pub fn data(&self) -> &Data {
+        self.data
+    }
+
+    /// Outputs f(X_j) and residuals e_j into the workspace; returns F.
+    fn forward(&self, w: &[f64], ws: &mut ReluWorkspace) -> f64 {
+        let (alpha, x, d) = (&self.net.alpha[..], &self.x[..], self.data.d());
+        let (partial, out, pat) = (&mut ws.partial, &mut ws.prediction, &mut ws.patterns);
+        match (d, self.bias_last) {
+            (1, _) => kernel::outputs_blocked::<1, false>(w, alpha, x, partial, out, pat),
+            (2, true) => kernel::outputs_blocked::<2, true>(w, alpha, x, partial, out, pat),
+            (2, false) => kernel::outputs_blocked::<2, false>(w, alpha, x, partial, out, pat),
+            (3, true) => kernel::outputs_blocked::<3, true>(w, alpha, x, partial, out, pat),
+            (3, false) => kernel::outputs_blocked::<3, false>(w, alpha, x, partial, out, pat),
+            (4, _) => kernel::outputs_blocked::<4, false>(w, alpha, x, partial, out, pat),
+            _ => kernel::outputs_generic(w, alpha, x, d, &mut ws.w_t, &mut ws.z, out),
+        }
+        let c = self.net.output_scale();
+        let mut sq = 0.0;
+        for ((f, e), y) in ws.prediction.iter_mut().zip(&mut ws.residual).zip(&self.y) {
+            *f *= c;
+            *e = *f - y;
+            sq += *e * *e;
+        }
+        self.net.loss_factor() * sq / self.y.len() as f64
+    }
+}
+
+impl Objective for ReluProblem<'_> {
+    type Workspace = ReluWorkspace;
+
+    fn num_particles(&self) -> usize {
+        self.net.m()
+    }
+
+    fn particle_dim(&self) -> usize {
+        self.data.d()
+    }
+
+    fn workspace(&self) -> ReluWorkspace {
+        let (m, n, d) = (self.net.m(), self.data.n(), self.data.d());
+        let cache = kernel::PatternCache::new(n, d);
+        ReluWorkspace {
+            partial: vec![[0.0; LANES]; n],
+            patterns: vec![0; if cache.enabled() { m } else { 0 }],
+            pattern_cache: cache,
+            prediction: vec![0.0; n],
+            residual: vec![0.0; n],
+            w_t: vec![0.0; d * m],
+            z: vec![0.0; m],
+        }
+    }
+
+    fn value(&self, w: &[f64], ws: &mut ReluWorkspace) -> f64 {
+        self.forward(w, ws)
+    }
+
+    fn value_and_gradient(&self, w: &[f64], grad: &mut [f64], ws: &mut ReluWorkspace) -> f64 {
+        let loss = self.forward(w, ws);
+        let (alpha, x, d, e) = (&self.net.alpha[..], &self.x[..], self.data.d(), &ws.residual);
+        // 2k c / n: derivative of (k/n) Σ e² through f = c Σ …
+        let scale = 2.0 * self.net.loss_factor() * self.net.output_scale() / self.y.len() as f64;
+        let (pat, cache) = (&ws.patterns, &mut ws.pattern_cache);
+        if cache.enabled() {
+            match (d, self.bias_last) {
+                (1, _) => kernel::gradient_by_pattern::<1, false>(alpha, x, e, scale, pat, cache, grad),
+                (2, true) => kernel::gradient_by_pattern::<2, true>(alpha, x, e, scale, pat, cache, grad),
+                (2, false) => kernel::gradient_by_pattern::<2, false>(alpha, x, e, scale, pat, cache, grad),
+                (3, true) => kernel::gradient_by_pattern::<3, true>(alpha, x, e, scale, pat, cache, grad),
+                (3, false) => kernel::gradient_by_pattern::<3, false>(alpha, x, e, scale, pat, cache, grad),
+                (4, _) => kernel::gradient_by_pattern::<4, false>(alpha, x, e, scale, pat, cache, grad),
+                _ => {}
+            }
+            if d <= 4 {
+                return loss;
+            }
+        }
+        match (d, self.bias_last) {
+            (1, _) => kernel::gradient_blocked::<1, false>(w, alpha, x, e, scale, grad),
+            (2, true) => kernel::gradient_blocked::<2, true>(w, alpha, x, e, scale, grad),
+            (2, false) => kernel::gradient_blocked::<2, false>(w, alpha, x, e, scale, grad),
+            (3, true) => kernel::gradient_blocked::<3, true>(w, alpha, x, e, scale, grad),
+            (3, false) => kernel::gradient_blocked::<3, false>(w, alpha, x, e, scale, grad),
+            (4, _) => kernel::gradient_blocked::<4, false>(w, alpha, x, e, scale, grad),
+            _ => kernel::gradient_generic(alpha, x, d, e, scale, &ws.w_t, &mut ws.z, grad),
+        }
+        loss
+    }
+
+    fn lipschitz_bound(&self) -> f64 {
+        self.lipschitz
+    }
+
+    fn particle_signs(&self) -> Option<&[f64]> {
+        Some(&self.net.alpha)
+    }
+}
+
+/// Seeded initialisation W_ik ~ N(0, scale²) i.i.d. (SPEC E4: scale 10^-2), row-major m × d.
+/// ChaCha8 stream + rand_distr's ziggurat normal: portable and bit-reproducible per seed.
+pub fn gaussian_init(m: usize, d: usize, scale: f64, seed: u64) -> Array2<f64> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    Array2::from_shape_simple_fn((m, d), || {
+        let z: f64 = StandardNormal.sample(&mut rng);
+        scale * z
+    })
+}
+
+#[cfg(test)]
+mod tests;
