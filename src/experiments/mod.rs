@@ -12,6 +12,8 @@ use serde_json::Value;
 pub mod grid_jko;
 pub mod grid_vs_gd;
 pub mod inner_iterations;
+pub mod params;
+pub mod prox_sweep;
 pub mod three_point;
 pub mod three_point_summary;
 pub mod two_point;
@@ -99,6 +101,7 @@ const fn kind<E: Experiment>() -> Kind {
 pub static KINDS: &[Kind] = &[
     kind::<two_point::TwoPoint>(),
     kind::<inner_iterations::InnerIterations>(),
+    kind::<prox_sweep::ProxSweep>(),
     kind::<three_point::ThreePoint>(),
     kind::<three_point_summary::ThreePointSummary>(),
     kind::<grid_jko::GridJko>(),

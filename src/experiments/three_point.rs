@@ -5,36 +5,11 @@ use ndarray::{array, Array2};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::params::LossNormParam;
 use super::{check, Experiment, ParamError, RunContext, Table, Validate};
-use crate::numerics::model::{Data, LossNorm, ReluNet, Scaling};
+use crate::numerics::model::{Data, ReluNet, Scaling};
 
 pub struct ThreePoint;
-
-/// Loss normalisation as written in pipeline.yaml.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LossNormParam {
-    Mse,
-    HalfMse,
-}
-
-impl From<LossNormParam> for LossNorm {
-    fn from(p: LossNormParam) -> LossNorm {
-        match p {
-            LossNormParam::Mse => LossNorm::Mse,
-            LossNormParam::HalfMse => LossNorm::HalfMse,
-        }
-    }
-}
-
-impl LossNormParam {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LossNormParam::Mse => "mse",
-            LossNormParam::HalfMse => "half_mse",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,6 +12,7 @@ use crate::pipeline::store::write_atomic;
 use crate::results::{Results, StageInfo};
 
 pub mod grid;
+pub mod prox_sweep;
 pub mod style;
 pub mod three_point;
 pub mod toys;
@@ -28,6 +29,7 @@ fn drawer(kind: &str) -> Option<DrawStage> {
         "three_point" => Some(three_point::draw),
         "two_point" => Some(toys::draw_two_point),
         "inner_iterations" => Some(toys::draw_inner),
+        "prox_sweep" => Some(prox_sweep::draw),
         "grid_jko" => Some(grid::draw_jko),
         "grid_vs_gd" => Some(grid::draw_vs_gd),
         _ => None,

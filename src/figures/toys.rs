@@ -175,11 +175,14 @@ impl Figure for FirstStep<'_> {
     }
 }
 
+/// ("distance particle", α, path in the (w, b) plane).
+type Curve = (String, f64, Vec<(f64, f64)>);
+
 pub fn draw_inner(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let t = results.table(&info.name, "inner")?;
     let (dist, part, alpha) = (column_str(&t, "distance")?, column_f64(&t, "particle")?, column_f64(&t, "alpha")?);
     let (w, b, gamma) = (column_f64(&t, "w")?, column_f64(&t, "b")?, column_f64(&t, "gamma")?);
-    let mut curves: Vec<(String, f64, Vec<(f64, f64)>)> = Vec::new();
+    let mut curves: Vec<Curve> = Vec::new();
     for r in 0..w.len() {
         let label = format!("{} {}", dist[r], part[r]);
         match curves.iter_mut().find(|c| c.0 == label) {
@@ -194,8 +197,7 @@ pub fn draw_inner(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Re
 struct InnerPaths<'a> {
     stage: &'a str,
     gamma: f64,
-    /// ("distance particle", α, path)
-    curves: Vec<(String, f64, Vec<(f64, f64)>)>,
+    curves: Vec<Curve>,
 }
 
 impl Figure for InnerPaths<'_> {

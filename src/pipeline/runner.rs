@@ -1,4 +1,4 @@
-//! Executes a plan: stages in topological waves, the points of a wave in parallel (rayon, `--jobs`), each
+//! Executes a plan: stages in topological waves, the points of a wave in parallel (`--jobs` threads), each
 //! result written atomically to the store. A failed point is reported, never cached, and only blocks the stages
 //! that consume it.
 
@@ -7,7 +7,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use polars::prelude::{DataFrame, DataType};
-use rayon::prelude::*;
 
 use super::key::Key;
 use super::plan::{Plan, PlannedStage, Point};
@@ -109,7 +108,6 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Summary, Run
 
     let total: usize = todo.values().map(Vec::len).sum();
     let progress = Progress::new(total, opts.quiet);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build().expect("thread pool");
     let mut complete: HashMap<&str, bool> = HashMap::new();
     for wave in waves(&selected) {
         let mut tasks: Vec<Task> = Vec::new();
@@ -126,9 +124,7 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Summary, Run
             }
             tasks.extend(todo[stage.name.as_str()].iter().map(|point| Task { stage, point }));
         }
-        let results: Vec<TaskResult> = pool.install(|| {
-            tasks.par_iter().map(|t| execute(t, store, &inputs[t.stage.name.as_str()], &progress)).collect()
-        });
+        let results = parallel_map(&tasks, opts.jobs, |t| execute(t, store, &inputs[t.stage.name.as_str()], &progress));
         for (task, result) in tasks.iter().zip(results) {
             match result {
                 TaskResult::Done { seconds } => {
@@ -160,6 +156,30 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Summary, Run
     progress.finish();
     summary.wall_seconds = start.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Maps `f` over `items` on `jobs` plain threads pulling the next index from a shared counter; results come
+/// back in input order. Not rayon: a rayon worker that calls into polars' own rayon pool (Parquet encoding) steals
+/// other points while it waits, nesting them on its stack — timings then overlap and deep sweeps risk the stack.
+fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every index is processed"))
+        .collect()
 }
 
 /// Groups stages so that every stage comes in a later wave than all of its inputs.

@@ -1,0 +1,387 @@
+//! Figures of E4 `prox_sweep` (seed 001 §3): per γ, the prox-step diagnostics and the neuron trajectories of the
+//! first seed; a panel of the diagnostics for all γ; and the final loss against γ over all seeds.
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use polars::prelude::DataFrame;
+
+use super::style::{self, label_font, plot_err, tick_font, title_font, Figure, BLUE, RED};
+use crate::results::{column_f64, column_str, Results, StageInfo};
+
+/// Per-γ figures are drawn only for sweeps with at most this many γ (the fine grid gets the summary only).
+const MAX_GAMMAS_FOR_DETAIL: usize = 8;
+const DISTANCES: [(&str, RGBColor); 2] =
+    [("frobenius", RGBColor(0x1f, 0x77, 0xb4)), ("wasserstein", RGBColor(0xff, 0x7f, 0x0e))];
+
+/// The `steps` table as columns.
+struct Steps {
+    seed: Vec<f64>,
+    distance: Vec<String>,
+    gamma: Vec<f64>,
+    step: Vec<f64>,
+    loss: Vec<f64>,
+    dist_frob: Vec<f64>,
+    dist_w2: Vec<f64>,
+    frac: Vec<f64>,
+}
+
+impl Steps {
+    fn read(t: &DataFrame) -> anyhow::Result<Steps> {
+        Ok(Steps {
+            seed: column_f64(t, "seed")?,
+            distance: column_str(t, "distance")?,
+            gamma: column_f64(t, "gamma")?,
+            step: column_f64(t, "step")?,
+            loss: column_f64(t, "loss")?,
+            dist_frob: column_f64(t, "dist_frob")?,
+            dist_w2: column_f64(t, "dist_w2")?,
+            frac: column_f64(t, "frac_permuted")?,
+        })
+    }
+
+    fn rows(&self, seed: f64, distance: &str, gamma: f64) -> Vec<usize> {
+        (0..self.step.len())
+            .filter(|&r| self.seed[r] == seed && self.distance[r] == distance && self.gamma[r] == gamma)
+            .collect()
+    }
+
+    fn gammas(&self) -> Vec<f64> {
+        let mut g = self.gamma.clone();
+        g.sort_by(|a, b| b.total_cmp(a));
+        g.dedup();
+        g
+    }
+}
+
+fn gamma_label(g: f64) -> String {
+    let a = g.log10();
+    if (a - a.round()).abs() < 1e-9 {
+        format!("1e{}", a.round() as i32)
+    } else {
+        format!("{g:.3e}")
+    }
+}
+
+pub fn draw(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let steps = Steps::read(&results.table(&info.name, "steps")?)?;
+    let gammas = steps.gammas();
+    let seed0 = steps.seed.iter().copied().fold(f64::INFINITY, f64::min);
+    let stage = info.name.as_str();
+    let mut files = Vec::new();
+    if gammas.len() >= 2 {
+        files.extend(style::render(&Summary { stage, steps: &steps, gammas: &gammas }, out)?);
+    }
+    if gammas.len() > MAX_GAMMAS_FOR_DETAIL {
+        return Ok(files);
+    }
+    let particles = results.table(stage, "particles")?;
+    for &g in &gammas {
+        files.extend(style::render(&StepsFigure { stage, steps: &steps, gammas: vec![g], seed: seed0 }, out)?);
+        files.extend(style::render(&Trajectories { stage, particles: &particles, gamma: g, seed: seed0 }, out)?);
+    }
+    files.extend(style::render(&StepsFigure { stage, steps: &steps, gammas: gammas.clone(), seed: seed0 }, out)?);
+    Ok(files)
+}
+
+/// (a) one γ, or (d) a panel of all γ: loss, d_F, d_W (log scale) and the permuted fraction against the step.
+struct StepsFigure<'a> {
+    stage: &'a str,
+    steps: &'a Steps,
+    gammas: Vec<f64>,
+    seed: f64,
+}
+
+impl Figure for StepsFigure<'_> {
+    fn name(&self) -> String {
+        match self.gammas.as_slice() {
+            [g] => format!("{}_steps_gamma_{}", self.stage, gamma_label(*g)),
+            _ => format!("{}_steps_panel", self.stage),
+        }
+    }
+
+    fn size(&self) -> (u32, u32) {
+        let k = self.gammas.len() as u32;
+        if k == 1 {
+            (1100, 750)
+        } else {
+            (3 * 620, 70 + k.div_ceil(3) * 480)
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+        let (top, body) = root.split_vertically(60);
+        let title = format!(
+            "Prox sweep (E4), seed {}: loss (solid), d_F (dashed), d_W (dotted) to the previous iterate; permuted fraction (thick, right axis)",
+            self.seed
+        );
+        top.titled(&title, (style::FONT, if self.gammas.len() == 1 { 17 } else { 22 })).map_err(plot_err)?;
+        let cols = self.gammas.len().min(3);
+        let areas = body.split_evenly((self.gammas.len().div_ceil(3), cols));
+        for (area, &g) in areas.iter().zip(&self.gammas) {
+            steps_panel(area, self.steps, g, self.seed)?;
+        }
+        Ok(())
+    }
+}
+
+fn steps_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &Steps,
+    gamma: f64,
+    seed: f64,
+) -> anyhow::Result<()> {
+    let mut values = Vec::new();
+    let mut last_step = 1.0f64;
+    for (d, _) in DISTANCES {
+        for r in s.rows(seed, d, gamma) {
+            values.extend([s.loss[r], s.dist_frob[r], s.dist_w2[r]].into_iter().filter(|v| v.is_finite() && *v > 0.0));
+            last_step = last_step.max(s.step[r]);
+        }
+    }
+    let (lo, hi) = style::log_floor(values.into_iter(), 1e-30);
+    let mut chart = ChartBuilder::on(area)
+        .caption(format!("γ = {}", gamma_label(gamma)), label_font())
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .right_y_label_area_size(55)
+        .build_cartesian_2d(0.0..last_step, (lo..hi).log_scale())
+        .map_err(plot_err)?
+        .set_secondary_coord(0.0..last_step, 0.0..1.05);
+    chart
+        .configure_mesh()
+        .x_desc("prox step t")
+        .y_desc("loss, distance (log)")
+        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .label_style(tick_font())
+        .axis_desc_style(tick_font())
+        .draw()
+        .map_err(plot_err)?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("fraction permuted")
+        .label_style(tick_font())
+        .axis_desc_style(tick_font())
+        .draw()
+        .map_err(plot_err)?;
+    for (d, c) in DISTANCES {
+        let rows = s.rows(seed, d, gamma);
+        let pts = |v: &[f64]| -> Vec<(f64, f64)> {
+            rows.iter().filter(|&&r| v[r].is_finite() && v[r] > 0.0).map(|&r| (s.step[r], v[r])).collect()
+        };
+        chart
+            .draw_series(LineSeries::new(pts(&s.loss), c.stroke_width(3)))
+            .map_err(plot_err)?
+            .label(format!("{d}: loss"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+        chart
+            .draw_series(DashedLineSeries::new(pts(&s.dist_frob), 8, 5, c.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(format!("{d}: d_F"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], c.stroke_width(2)));
+        chart
+            .draw_series(DashedLineSeries::new(pts(&s.dist_w2), 2, 4, c.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(format!("{d}: d_W"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 3, y)], c.stroke_width(2)));
+        let frac: Vec<(f64, f64)> =
+            rows.iter().filter(|&&r| s.frac[r].is_finite()).map(|&r| (s.step[r], s.frac[r])).collect();
+        chart
+            .draw_secondary_series(LineSeries::new(frac, c.mix(0.45).stroke_width(7)))
+            .map_err(plot_err)?
+            .label(format!("{d}: permuted"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.mix(0.45).stroke_width(7)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .label_font((style::FONT, 13))
+        .background_style(WHITE.mix(0.7))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)
+}
+
+/// (b) the neurons' positions over the prox steps, per γ.
+struct Trajectories<'a> {
+    stage: &'a str,
+    particles: &'a DataFrame,
+    gamma: f64,
+    seed: f64,
+}
+
+impl Figure for Trajectories<'_> {
+    fn name(&self) -> String {
+        format!("{}_trajectories_gamma_{}", self.stage, gamma_label(self.gamma))
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (1000, 900)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+        let t = self.particles;
+        let (seed, gamma, dist) = (column_f64(t, "seed")?, column_f64(t, "gamma")?, column_str(t, "distance")?);
+        let (part, alpha, w, b) =
+            (column_f64(t, "particle")?, column_f64(t, "alpha")?, column_f64(t, "w")?, column_f64(t, "b")?);
+        let rows: Vec<usize> = (0..w.len()).filter(|&r| seed[r] == self.seed && gamma[r] == self.gamma).collect();
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+        for &r in &rows {
+            (x0, x1, y0, y1) = (x0.min(w[r]), x1.max(w[r]), y0.min(b[r]), y1.max(b[r]));
+        }
+        let pad = 0.05 * (x1 - x0).max(y1 - y0).max(1e-6);
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("Prox sweep (E4): neuron trajectories, γ = {}, seed {}", gamma_label(self.gamma), self.seed),
+                title_font(),
+            )
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d((x0 - pad)..(x1 + pad), (y0 - pad)..(y1 + pad))
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("w (slope)")
+            .y_desc("b (bias)")
+            .label_style(tick_font())
+            .axis_desc_style(label_font())
+            .draw()
+            .map_err(plot_err)?;
+        let m = rows.iter().map(|&r| part[r] as usize + 1).max().unwrap_or(0);
+        for (d, dashed) in [("frobenius", false), ("wasserstein", true)] {
+            for i in 0..m {
+                let path: Vec<(f64, f64)> =
+                    rows.iter().filter(|&&r| dist[r] == d && part[r] as usize == i).map(|&r| (w[r], b[r])).collect();
+                let Some(&start) = path.first() else { continue };
+                let alpha_i = rows.iter().find(|&&r| part[r] as usize == i).map_or(1.0, |&r| alpha[r]);
+                let c = if alpha_i > 0.0 { RED } else { BLUE };
+                if dashed {
+                    chart.draw_series(DashedLineSeries::new(path, 6, 4, c.stroke_width(2))).map_err(plot_err)?;
+                } else {
+                    chart.draw_series(LineSeries::new(path, c.stroke_width(2))).map_err(plot_err)?;
+                    chart.draw_series([Circle::new(start, 5, c.stroke_width(2))]).map_err(plot_err)?;
+                }
+            }
+        }
+        // Legend by proxy series (drawn off-range, so only their legend entries show).
+        let legend = [
+            ("α = +1, Frobenius (solid)", RED, false),
+            ("α = −1, Frobenius (solid)", BLUE, false),
+            ("α = +1, Wasserstein (dashed)", RED, true),
+            ("α = −1, Wasserstein (dashed)", BLUE, true),
+        ];
+        for (label, c, dashed) in legend {
+            chart
+                .draw_series(LineSeries::new(Vec::<(f64, f64)>::new(), c.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (if dashed { x + 8 } else { x + 22 }, y)], c.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(tick_font())
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)
+    }
+}
+
+/// (c) final loss against γ: median over seeds and the 10–90 % band, per distance.
+struct Summary<'a> {
+    stage: &'a str,
+    steps: &'a Steps,
+    gammas: &'a [f64],
+}
+
+/// (γ, 10 %, 50 %, 90 %) of the final losses over seeds.
+type Quantiles = (f64, f64, f64, f64);
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (i, frac) = (pos.floor() as usize, pos - pos.floor());
+    sorted[i] + frac * (sorted[(i + 1).min(sorted.len() - 1)] - sorted[i])
+}
+
+impl Figure for Summary<'_> {
+    fn name(&self) -> String {
+        format!("{}_summary", self.stage)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
+        let s = self.steps;
+        let last = s.step.iter().copied().fold(0.0, f64::max);
+        let mut bands: Vec<(&str, RGBColor, Vec<Quantiles>)> = Vec::new();
+        for (d, c) in DISTANCES {
+            let mut band = Vec::new();
+            for &g in self.gammas {
+                let mut finals: Vec<f64> = (0..s.step.len())
+                    .filter(|&r| s.distance[r] == d && s.gamma[r] == g && s.step[r] == last)
+                    .map(|r| s.loss[r].max(1e-30))
+                    .collect();
+                finals.sort_by(f64::total_cmp);
+                if !finals.is_empty() {
+                    band.push((g, quantile(&finals, 0.1), quantile(&finals, 0.5), quantile(&finals, 0.9)));
+                }
+            }
+            band.sort_by(|a, b| a.0.total_cmp(&b.0));
+            bands.push((d, c, band));
+        }
+        let seeds = {
+            let mut v = s.seed.clone();
+            v.sort_by(f64::total_cmp);
+            v.dedup();
+            v.len()
+        };
+        let (lo, hi) = style::log_floor(bands.iter().flat_map(|b| b.2.iter().flat_map(|q| [q.1, q.3])), 1e-30);
+        let (g0, g1) = (
+            self.gammas.iter().copied().fold(f64::INFINITY, f64::min),
+            self.gammas.iter().copied().fold(0.0, f64::max),
+        );
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("Prox sweep (E4): final loss after {last} prox steps against γ, median and 10–90 % over {seeds} seeds"), (style::FONT, 21))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d((g0 / 1.5..g1 * 1.5).log_scale(), (lo..hi).log_scale())
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("prox step γ (log scale)")
+            .y_desc("final loss (log scale)")
+            .x_label_formatter(&|v| format!("{v:.0e}"))
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .label_style(tick_font())
+            .axis_desc_style(label_font())
+            .draw()
+            .map_err(plot_err)?;
+        for (d, c, band) in &bands {
+            let c = *c;
+            let area: Vec<(f64, f64)> =
+                band.iter().map(|q| (q.0, q.3)).chain(band.iter().rev().map(|q| (q.0, q.1))).collect();
+            chart.draw_series([Polygon::new(area, c.mix(0.2).filled())]).map_err(plot_err)?;
+            chart
+                .draw_series(LineSeries::new(band.iter().map(|q| (q.0, q.2)), c.stroke_width(3)).point_size(4))
+                .map_err(plot_err)?
+                .label(format!("{d}: median (band: 10–90 %)"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .label_font(label_font())
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)
+    }
+}
