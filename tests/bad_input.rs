@@ -28,6 +28,9 @@ const CASES: &[(&str, &str, usize, &[&str])] = &[
     ("sweep not a list", "stages:\n  - name: a\n    kind: three_point\n    params: {steps: 2}\n    sweep:\n      lambda: 0.5\n", 6, &["must be a list"]),
     ("both param and sweep", "stages:\n  - name: a\n    kind: three_point\n    params: {steps: 2, lambda: 1.0}\n    sweep:\n      lambda: [0.5]\n", 6, &["both params and sweep"]),
     ("absurd sweep", "stages:\n  - name: a\n    kind: three_point\n    params: {steps: 2}\n    sweep:\n      lambda: [1,2,3,4,5,6,7,8,9,10]\n      w0: [[0,1],[0,1],[0,1],[0,1],[0,1],[0,1],[0,1],[0,1],[0,1],[0,1]]\n      slope: [1,2,3,4,5,6,7,8,9,10]\n      loss_norm: [mse, half_mse, mse, half_mse, mse, half_mse, mse, half_mse, mse, half_mse]\n      steps_x: [1,2,3,4,5,6,7,8,9,10,11]\n", 5, &["more than 100000 points"]),
+    ("grid too large for memory", "stages:\n  - name: g\n    kind: grid_jko\n    params:\n      n_w: 100000\n      n_b: 100000\n      eps: 0.01\n      tau: 0.1\n      steps: 2\n", 5, &["GB", "at most"]),
+    ("particles too large for memory", "stages:\n  - name: p\n    kind: prox_sweep\n    params: {gamma: 1.0, distance: frobenius, seed: 0, m: 4000000000, steps: 10}\n", 4, &["GB", "reduce m"]),
+    ("unknown enum value", "stages:\n  - name: p\n    kind: prox_sweep\n    params: {gamma: 1.0, seed: 0}\n    sweep:\n      distance: [frobenius, wasserstien]\n", 6, &["unknown variant `wasserstien`", "did you mean `wasserstein`"]),
 ];
 
 #[test]
@@ -63,6 +66,10 @@ fn bad_cli_calls_are_refused() {
     let missing = p.wgf(&["--pipeline", "nope.yaml", "status"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing).contains("nope.yaml") && text(&missing).contains("not found"));
+    std::fs::write(p.path().join("afile"), "x").unwrap();
+    let not_a_dir = p.wgf(&["--results", "afile", "run"]);
+    assert_eq!(not_a_dir.status.code(), Some(2));
+    assert!(text(&not_a_dir).contains("afile") && !text(&not_a_dir).contains("panicked"), "{}", text(&not_a_dir));
     let no_results = p.wgf(&["figures"]);
     assert_eq!(no_results.status.code(), Some(2));
     assert!(text(&no_results).contains("run `wgf run`"));

@@ -1,0 +1,191 @@
+//! Faults, through the real binary: kill -9 at many moments, damaged files, two runners at once, a diverging
+//! point. Afterwards every cache entry is whole and verified or absent, and final tables equal an undisturbed run.
+
+mod common;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::{files_under, text, Project};
+use wgf::pipeline::key::Key;
+use wgf::pipeline::store::Store;
+
+/// 24 small points of ≈ 10–40 ms each, so a kill lands during computing, writing or renaming.
+const MANY_POINTS: &str = "\
+stages:
+  - name: sweep
+    kind: prox_sweep
+    params: {m: 8, steps: 3, inner_iterations: 20000}
+    sweep:
+      gamma: [1.0, 0.1, 0.01]
+      distance: [frobenius, wasserstein]
+      seed: [0, 1, 2, 3]
+  - name: toy
+    kind: three_point
+    params: {steps: 20}
+    sweep:
+      lambda: [0.5, 0.1]
+";
+
+/// Every non-temporary entry under the store verifies; returns how many there are.
+fn assert_store_consistent(results: &Path) -> usize {
+    let store = Store::new(results);
+    let mut valid = 0;
+    for stage in store.stages().unwrap() {
+        let (keys, _tmps) = store.entries(&stage).unwrap();
+        for key in keys {
+            match store.read_entry(&stage, &key) {
+                Ok(Some(_)) => valid += 1,
+                other => panic!("entry {stage}/{key} is neither whole nor absent: {other:?}"),
+            }
+        }
+    }
+    valid
+}
+
+/// Parquet bytes of every non-timing table, by relative path.
+fn tables(results: &Path) -> Vec<(String, Vec<u8>)> {
+    files_under(results)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "parquet") && !f.to_string_lossy().contains("timing"))
+        .filter(|f| !f.to_string_lossy().contains(".tmp-"))
+        .map(|f| (f.to_string_lossy().to_string(), std::fs::read(results.join(&f)).unwrap()))
+        .collect()
+}
+
+#[test]
+fn kill_9_at_twenty_moments_never_leaves_a_bad_entry() {
+    let reference = Project::new(MANY_POINTS);
+    let t0 = Instant::now();
+    assert_eq!(reference.run(&[]).ran, 26);
+    let full = t0.elapsed();
+
+    let p = Project::new(MANY_POINTS);
+    // Kill moments spread over a full run's duration (deterministic, no RNG needed).
+    let mut survived = 0;
+    for k in 0..20u32 {
+        let delay = full.mul_f64(f64::from(k * 7 % 20) / 20.0 + 0.01);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wgf"))
+            .current_dir(p.path())
+            .args(["run", "--quiet", "--jobs", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        assert_store_consistent(&p.results());
+        survived += 1;
+    }
+    assert_eq!(survived, 20);
+    let resumed = p.run(&[]);
+    assert_eq!(resumed.ran + resumed.cached, 26, "the resumed run completes every point once");
+    assert_eq!(assert_store_consistent(&p.results()), 26);
+    assert_eq!(tables(&p.results()), tables(&reference.results()), "identical to an uninterrupted run");
+}
+
+fn first_entry(p: &Project, stage: &str) -> (Key, std::path::PathBuf) {
+    let store = Store::new(p.results());
+    let (keys, _) = store.entries(stage).unwrap();
+    let key = keys[0].clone();
+    let dir = store.entry_dir(stage, &key);
+    (key, dir)
+}
+
+#[test]
+fn every_kind_of_damage_is_detected_named_and_recomputed() {
+    let p = Project::new(MANY_POINTS);
+    p.run(&[]);
+    let reference = tables(&p.results());
+    let (key, dir) = first_entry(&p, "sweep");
+    let (_, other) = first_entry(&p, "toy");
+    let damages: [(&str, Box<dyn Fn()>); 5] = [
+        (
+            "truncated table",
+            Box::new(|| {
+                let f = dir.join("steps.parquet");
+                let bytes = std::fs::read(&f).unwrap();
+                std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+            }),
+        ),
+        (
+            "bit flip",
+            Box::new(|| {
+                let f = dir.join("particles.parquet");
+                let mut bytes = std::fs::read(&f).unwrap();
+                bytes[40] ^= 1;
+                std::fs::write(&f, bytes).unwrap();
+            }),
+        ),
+        ("deleted table", Box::new(|| std::fs::remove_file(dir.join("steps.parquet")).unwrap())),
+        ("deleted manifest", Box::new(|| std::fs::remove_file(dir.join("manifest.json")).unwrap())),
+        (
+            "another stage's table",
+            Box::new(|| std::fs::copy(other.join("iterates.parquet"), dir.join("steps.parquet")).map(|_| ()).unwrap()),
+        ),
+    ];
+    for (what, damage) in &damages {
+        damage();
+        let status = text(&p.wgf(&["status"]));
+        assert!(status.contains("stale: 1 of 24"), "{what}: status must show it\n{status}");
+        let out = p.wgf(&["run", "--quiet"]);
+        let log = text(&out);
+        assert!(out.status.success(), "{what}: {log}");
+        assert!(log.contains(&format!("sweep/{key}")), "{what}: names the damaged entry\n{log}");
+        assert_eq!(common::counts(&log).ran, 1, "{what}: only the damaged entry is recomputed\n{log}");
+        assert_eq!(tables(&p.results()), reference, "{what}: recomputed bit-identically");
+    }
+}
+
+#[test]
+fn two_runners_at_once_do_not_interleave() {
+    let single = Project::new(MANY_POINTS);
+    single.run(&[]);
+    let p = Project::new(MANY_POINTS);
+    let spawn =
+        || Command::new(env!("CARGO_BIN_EXE_wgf")).current_dir(p.path()).args(["run", "--quiet"]).output_async();
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    let outcomes = [&a, &b];
+    assert!(outcomes.iter().any(|o| o.status.success()), "one runner finishes");
+    for o in outcomes {
+        if !o.status.success() {
+            assert_eq!(o.status.code(), Some(2));
+            assert!(text(o).contains("another `wgf run` is using"), "the loser says why: {}", text(o));
+        }
+    }
+    assert_eq!(p.run(&[]).ran, 0, "between them, everything was computed once");
+    assert_eq!(tables(&p.results()), tables(&single.results()));
+}
+
+/// Runs a command on a thread so two can start at the same moment.
+trait OutputAsync {
+    fn output_async(&mut self) -> std::thread::JoinHandle<std::process::Output>;
+}
+
+impl OutputAsync for Command {
+    fn output_async(&mut self) -> std::thread::JoinHandle<std::process::Output> {
+        let child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        std::thread::spawn(move || child.wait_with_output().unwrap())
+    }
+}
+
+#[test]
+fn a_diverging_point_fails_alone_and_is_not_cached() {
+    let p = Project::new(
+        "stages:\n  - name: sweep\n    kind: prox_sweep\n    params: {m: 6, steps: 2, inner_iterations: 2000, gamma: 1.0, distance: frobenius, seed: 0}\n    sweep:\n      inner_step: [1.0e-3, 50.0]\n  - name: after\n    kind: three_point\n    params: {steps: 5, lambda: 0.1}\n",
+    );
+    let out = p.wgf(&["run", "--quiet"]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    let c = common::counts(&log);
+    assert_eq!((c.ran, c.failed), (2, 1), "{log}");
+    assert!(
+        log.contains("FAILED sweep [inner_step=50.0]") && log.contains("\"inner_step\":50.0"),
+        "names the point and its parameters\n{log}"
+    );
+    assert!(log.to_lowercase().contains("non-finite") || log.contains("NaN") || log.contains("inf"), "{log}");
+    let again = common::counts(&text(&p.wgf(&["run", "--quiet"])));
+    assert_eq!((again.ran, again.cached, again.failed), (0, 2, 1), "the failure was not cached; the others were");
+}
