@@ -189,3 +189,65 @@ fn a_diverging_point_fails_alone_and_is_not_cached() {
     let again = common::counts(&text(&p.wgf(&["run", "--quiet"])));
     assert_eq!((again.ran, again.cached, again.failed), (0, 2, 1), "the failure was not cached; the others were");
 }
+
+/// Runs a setup command; `false` (and a note) if this machine cannot do it, e.g. without root.
+fn try_cmd(cmd: &str, args: &[&str]) -> bool {
+    let ok = Command::new(cmd).args(args).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("note: `{cmd} {}` is not possible here; this check is skipped", args.join(" "));
+    }
+    ok
+}
+
+/// Undoes a setup step however the test ends.
+struct Undo(Vec<String>);
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.0[0]).args(&self.0[1..]).output();
+    }
+}
+
+#[test]
+fn read_only_results_give_a_clear_failure_and_keep_old_entries() {
+    let p = Project::new(MANY_POINTS);
+    assert_eq!(p.run(&["toy"]).ran, 2);
+    let stage_dir = p.results().join("toy");
+    let dir = stage_dir.to_string_lossy().to_string();
+    // chattr +i makes the directory immutable even for root (a plain chmod is ignored by root).
+    if !try_cmd("chattr", &["+i", &dir]) {
+        return;
+    }
+    let _undo = Undo(vec!["chattr".into(), "-i".into(), dir.clone()]);
+    p.write_pipeline(&MANY_POINTS.replace("[0.5, 0.1]", "[0.5, 0.2]"));
+    let out = p.wgf(&["run", "--quiet", "toy"]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("FAILED toy [lambda=0.2]") && log.contains("results/toy") && log.contains("writable"),
+        "names the point, the directory and the fix\n{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(assert_store_consistent(&p.results()), 2, "old entries intact, no partial new one");
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_without_partial_entries() {
+    let p = Project::new(MANY_POINTS);
+    let results = p.results();
+    std::fs::create_dir_all(&results).unwrap();
+    let dir = results.to_string_lossy().to_string();
+    // 48 KiB holds a few entries of the sweep, not all 24.
+    if !try_cmd("mount", &["-t", "tmpfs", "-o", "size=48k", "tmpfs", &dir]) {
+        return;
+    }
+    let _undo = Undo(vec!["umount".into(), dir.clone()]);
+    let out = p.wgf(&["run", "--quiet", "--jobs", "1", "sweep"]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("No space left on device"), "the OS error reaches the user\n{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    let valid = assert_store_consistent(&results);
+    let c = common::counts(&log);
+    assert!(c.failed > 0 && valid == c.ran, "every point reported done is a valid entry ({valid} vs {c:?})");
+}

@@ -27,6 +27,8 @@ const LOCK_FILE: &str = ".wgf-runner.lock";
 pub enum StoreError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot write a result into {dir}: {source}; check that the results directory is writable and the disk has space")]
+    Unwritable { dir: PathBuf, source: std::io::Error },
     #[error("corrupted cache entry {path}: {problem}")]
     Corrupt { path: PathBuf, problem: String },
     #[error("{path}: cannot encode table `{table}` as Parquet: {problem}")]
@@ -237,7 +239,10 @@ impl Store {
         if result.is_err() {
             let _ = fs::remove_dir_all(&tmp);
         }
-        result.map(|()| final_dir)
+        result.map(|()| final_dir).map_err(|e| match e {
+            StoreError::Io { source, .. } => StoreError::Unwritable { dir: stage_dir, source },
+            other => other,
+        })
     }
 
     fn fill_tmp(&self, tmp: &Path, manifest: &mut Manifest, tables: &[(String, DataFrame)]) -> StoreResult<()> {
