@@ -94,7 +94,7 @@ fn first_entry(p: &Project, stage: &str) -> (Key, std::path::PathBuf) {
 }
 
 /// A way to damage an entry on disk.
-type Damage = Box<dyn Fn()>;
+type Damage<'a> = Box<dyn Fn() + 'a>;
 
 #[test]
 fn every_kind_of_damage_is_detected_named_and_recomputed() {
@@ -103,7 +103,7 @@ fn every_kind_of_damage_is_detected_named_and_recomputed() {
     let reference = tables(&p.results());
     let (key, dir) = first_entry(&p, "sweep");
     let (_, other) = first_entry(&p, "toy");
-    let damages: [(&str, Damage); 5] = [
+    let damages: [(&str, Damage<'_>); 5] = [
         (
             "truncated table",
             Box::new(|| {
