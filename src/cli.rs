@@ -138,16 +138,36 @@ fn cmd_status(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         all_cached = false;
         println!("{:<24} {:<18} stale: {} of {n} point(s) to run", st.name, st.kind, n - cached);
-        for (label, state) in &st.points {
-            if let PointState::Stale(why) = state {
-                println!("    {label}: {why}");
-            }
-        }
+        print_stale_reasons(&st.points);
     }
     if !all_cached {
         println!("run `wgf run` to bring everything up to date (or `wgf run STAGE` for one stage)");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stale points grouped by reason, a few labels each, so a 1000-point sweep stays readable.
+fn print_stale_reasons(points: &[(String, PointState)]) {
+    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (label, state) in points {
+        if let PointState::Stale(why) = state {
+            match reasons.iter_mut().find(|(r, _)| *r == why.as_str()) {
+                Some((_, labels)) => labels.push(label),
+                None => reasons.push((why, vec![label])),
+            }
+        }
+    }
+    const SHOWN: usize = 4;
+    for (why, labels) in reasons {
+        if labels.len() == 1 {
+            println!("    {}: {why}", labels[0]);
+            continue;
+        }
+        let more = labels.len().saturating_sub(SHOWN);
+        let shown = labels[..labels.len().min(SHOWN)].join("; ");
+        let tail = if more > 0 { format!("; … {more} more") } else { String::new() };
+        println!("    {} points: {why} ({shown}{tail})", labels.len());
+    }
 }
 
 fn cmd_dag(cli: &Cli) -> anyhow::Result<ExitCode> {
