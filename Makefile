@@ -27,7 +27,16 @@ test: lint
 	$(CARGO) test --locked --all-targets
 	$(CARGO) test --locked --doc
 
-bench: build
+PEER_VENV := benches/peers/.venv
+
+# The numpy + scipy peer of the reference benchmark, in a venv of its own (pinned versions).
+$(PEER_VENV)/bin/python:
+	python3 -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install --quiet numpy==2.2.6 scipy==1.15.3
+
+# Benchmarks (medians and ratios printed as tables): Dykstra iteration, reference prox run vs its numpy peer.
+# WGF_BENCH_SWEEP=1 also times the whole E4 sweep.
+bench: $(PEER_VENV)/bin/python
 	$(CARGO) bench --locked
 
 clean:
