@@ -13,7 +13,8 @@ mod certificate;
 #[cfg(test)]
 mod tests;
 
-pub use certificate::{CertificateStats, CertifiedAssignment};
+pub(crate) use certificate::same_bits;
+pub use certificate::{CertificateState, CertificateStats, CertifiedAssignment};
 
 /// Normalisation of a squared particle distance: (1/m) Σ (SPEC, Mean) or Σ (SPEC E1, Sum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@
 use ndarray::{Array2, ArrayView2};
 
 use super::assignment::{
-    fraction_permuted, frobenius_distance, solve_assignment, squared_distance_cost_into, wasserstein_distance,
-    AssignmentGroups, CertificateStats, CertifiedAssignment, DistanceNorm,
+    fraction_permuted, frobenius_distance, same_bits, solve_assignment, squared_distance_cost_into,
+    wasserstein_distance, AssignmentGroups, CertificateState, CertificateStats, CertifiedAssignment, DistanceNorm,
 };
 use super::descent::{check_particles, to_matrix};
 use super::error::{IterationPoint, NumResult, NumericsError};
@@ -63,6 +63,13 @@ pub struct ProxConfig {
     /// SPEC `assign_across_signs` (default true): false restricts σ to same-sign pairs.
     pub assign_across_signs: bool,
     pub assignment_update: AssignmentUpdate,
+    /// Exact cycle jump (default true): once the whole inner-loop state (V, and for the
+    /// certified assignment its σ, duals, base points and radii) is bitwise equal to the state p
+    /// iterations earlier, the remaining fixed-count iterations repeat that cycle, so the loop
+    /// jumps ahead by a multiple of p and finishes the remainder. Results (iterates, σ, loss,
+    /// residual, and the diagnostic counters, extrapolated per cycle) are bit-identical to
+    /// `false` (the plain loop); only iterations the observer does not need are skipped.
+    pub accelerate: bool,
 }
 
 impl ProxConfig {
@@ -77,6 +84,7 @@ impl ProxConfig {
             stopping: InnerStopping::Iterations(1_000_000),
             assign_across_signs: true,
             assignment_update: AssignmentUpdate::Certified,
+            accelerate: true,
         }
     }
 
@@ -139,6 +147,29 @@ pub struct ProxStepReport {
     pub inner_step: f64,
     /// σ used at the returned V (identity for Frobenius).
     pub assignment: Vec<usize>,
+    /// Cycle jump (`ProxConfig::accelerate`): the inner iteration at which the repeating state
+    /// was recognised and its period, if a jump was taken.
+    pub cycle: Option<InnerCycle>,
+    /// First time V was bitwise equal to a saved V while the certificate state was not
+    /// (diagnostics: a jump then needs the forced-σ check, see `InnerCycle::state_repeated`).
+    pub position_cycle: Option<InnerCycle>,
+    /// Inner iterations skipped by that jump (included in `inner_iters`).
+    pub skipped_iterations: u64,
+}
+
+/// A detected exact cycle of the inner loop: the state at iteration `at` equals the state at
+/// `at − period`, bit for bit (period 1 = a floating-point fixed point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InnerCycle {
+    pub at: u64,
+    pub period: u64,
+    /// true: the whole state (V and the certificate's σ, duals, base points, radii) repeated,
+    /// so the extrapolated counters are exact. false: V repeated and σ was forced (the unique
+    /// optimum by a margin beyond the certificate's tie tolerance) at every iterate of a
+    /// period, so iterates, σ, loss and residual are still exact, but the certificate's duals
+    /// were not periodic and the counters (lap_solves, augmentations, …) are extrapolated from
+    /// the verified period: estimates of what the plain loop would count.
+    pub state_repeated: bool,
 }
 
 /// A prox step's result.
@@ -215,6 +246,39 @@ impl Tracker {
         }
     }
 
+    /// Saves the state that decides future σ (only the certificate has any beyond V).
+    fn save_state(&self, into: &mut CertificateState) {
+        if let Tracker::Certified(c) = self {
+            c.save_state(into);
+        }
+    }
+
+    fn state_equals(&self, state: &CertificateState) -> bool {
+        match self {
+            Tracker::Certified(c) => c.state_equals(state),
+            // σ is a function of V alone (fixed, or a from-scratch lapjv on the costs at V).
+            Tracker::Fixed(_) | Tracker::EveryIteration(_) => true,
+        }
+    }
+
+    /// Whether σ at V is forced (the certificate's output at V whatever its state).
+    fn is_forced(&mut self, v: &[f64]) -> bool {
+        match self {
+            Tracker::Certified(c) => c.is_forced(v),
+            Tracker::Fixed(_) | Tracker::EveryIteration(_) => true,
+        }
+    }
+
+    /// Sets the counters to what n more repetitions of the iterations since `earlier` give.
+    fn repeat_stats(&mut self, earlier: &CertificateStats, n: u64) {
+        let stats = self.stats().repeated(earlier, n);
+        match self {
+            Tracker::Fixed(_) => {}
+            Tracker::Certified(c) => c.set_stats(stats),
+            Tracker::EveryIteration(f) => f.solves = stats.lap_solves,
+        }
+    }
+
     fn stats(&self) -> CertificateStats {
         match self {
             Tracker::Fixed(_) => CertificateStats::default(),
@@ -233,6 +297,11 @@ pub struct InnerOutcome {
     pub loss: f64,
     pub assignment: Vec<usize>,
     pub stats: CertificateStats,
+    /// The cycle jump taken, if any, and the iterations it skipped.
+    pub cycle: Option<InnerCycle>,
+    /// First time V repeated bitwise while the certificate state did not.
+    pub position_cycle: Option<InnerCycle>,
+    pub skipped_iterations: u64,
 }
 
 /// Solver state for prox steps on one objective: configuration, β, κ, scratch memory.
@@ -340,12 +409,88 @@ impl<'a, O: Objective> ProxSolver<'a, O> {
         // W_σ gathered once per change of σ, so the update below is one flat loop.
         let mut pulled_to = vec![0.0; v.len()];
         gather_targets(target, tracker.sigma(), d, &mut pulled_to);
+        // Cycle jump (see `ProxConfig::accelerate`): every SNAPSHOT_INTERVAL iterations the state
+        // after the assignment update, (V^s, tracker state), is saved; if a later state
+        // (V^k, tracker) is bitwise equal, the map state → next state being deterministic, the
+        // states repeat with period p = k − s forever, so iteration k + n·p has the same state as
+        // k: jump there, extrapolate the counters, and finish normally.
+        let accelerate = self.config.accelerate && max_iterations > 0;
+        let first_skippable = observer.observed_iterations();
+        let mut snap =
+            Snapshot { k: 0, v: Vec::new(), tracker: CertificateState::default(), stats: CertificateStats::default() };
+        let mut jumped: Option<InnerCycle> = None;
+        let mut position_cycle: Option<InnerCycle> = None;
+        let mut verifying: Option<u64> = None;
+        let mut verify_attempts = 0;
+        // Whether V is bitwise equal to snap.v (computed in the update pass).
+        let mut v_is_saved = false;
+        let mut verify_stats = CertificateStats::default();
+        let mut skipped = 0;
         let mut k: u64 = 0;
         loop {
-            let at = IterationPoint { outer_step, inner_iteration: k as usize };
             if tracker.update(&v)? {
                 gather_targets(target, tracker.sigma(), d, &mut pulled_to);
             }
+            if accelerate && jumped.is_none() {
+                if let Some(start) = verifying {
+                    // Forced-cycle verification (see below): σ at each iterate of one period
+                    // must be forced; then V is back at the saved V and the cycle repeats.
+                    if k == start + (start - snap.k) {
+                        let period = k - start;
+                        if same_bits(&v, &snap.v) {
+                            let repeats = (max_iterations - k) / period;
+                            jumped = Some(InnerCycle { at: k, period, state_repeated: false });
+                            if repeats > 0 {
+                                tracker.repeat_stats(&verify_stats, repeats);
+                                skipped = repeats * period;
+                                k += skipped;
+                            }
+                        }
+                        verifying = None;
+                    } else if !tracker.is_forced(&v) {
+                        verifying = None;
+                    }
+                } else if k > snap.k && k >= first_skippable && v_is_saved {
+                    debug_assert!(same_bits(&v, &snap.v));
+                    if tracker.state_equals(&snap.tracker) {
+                        let period = k - snap.k;
+                        let repeats = (max_iterations - k) / period;
+                        jumped = Some(InnerCycle { at: k, period, state_repeated: true });
+                        if repeats > 0 {
+                            tracker.repeat_stats(&snap.stats, repeats);
+                            skipped = repeats * period;
+                            k += skipped;
+                        }
+                    } else {
+                        if position_cycle.is_none() {
+                            position_cycle = Some(InnerCycle { at: k, period: k - snap.k, state_repeated: false });
+                        }
+                        // V repeats but the certificate's duals do not. Its σ is still a
+                        // function of V wherever σ is forced (unique optimum by a margin
+                        // beyond its tie tolerance): check that at the p iterates of one more
+                        // period (O(m³) each, a few attempts per step).
+                        let period = k - snap.k;
+                        if verify_attempts < MAX_FORCED_CHECKS
+                            && period <= MAX_FORCED_PERIOD
+                            && k + period <= max_iterations
+                        {
+                            verify_attempts += 1;
+                            if tracker.is_forced(&v) {
+                                verifying = Some(k);
+                                verify_stats = tracker.stats();
+                                snap.k = k - period;
+                            }
+                        }
+                    }
+                }
+                if jumped.is_none() && verifying.is_none() && k.is_multiple_of(SNAPSHOT_INTERVAL) {
+                    snap.k = k;
+                    snap.v.clone_from(&v);
+                    tracker.save_state(&mut snap.tracker);
+                    snap.stats = tracker.stats();
+                }
+            }
+            let at = IterationPoint { outer_step, inner_iteration: k as usize };
             let sigma = tracker.sigma();
             let loss = self.objective.value_and_gradient(&v, &mut self.grad, &mut self.ws);
             let residual_sq = add_proximal_gradient(&mut self.grad, &v, &pulled_to, self.kappa);
@@ -361,11 +506,12 @@ impl<'a, O: Objective> ProxSolver<'a, O> {
                     loss,
                     assignment: sigma.to_vec(),
                     stats: tracker.stats(),
+                    cycle: jumped,
+                    position_cycle,
+                    skipped_iterations: skipped,
                 });
             }
-            for (vi, gi) in v.iter_mut().zip(&self.grad) {
-                *vi -= self.beta * gi;
-            }
+            v_is_saved = descend_and_compare(&mut v, &self.grad, self.beta, &snap.v);
             k += 1;
         }
     }
@@ -398,9 +544,29 @@ impl<'a, O: Objective> ProxSolver<'a, O> {
             exact_checks: inner.stats.exact_checks,
             inner_step: self.beta,
             assignment: inner.assignment,
+            cycle: inner.cycle,
+            position_cycle: inner.position_cycle,
+            skipped_iterations: inner.skipped_iterations,
         };
         Ok(ProxOutcome { w: w_next, report })
     }
+}
+
+/// Iterations between saved states of the cycle jump: periods up to this are found, at most
+/// about 2 × this many iterations after the cycle starts.
+const SNAPSHOT_INTERVAL: u64 = 1024;
+
+/// Forced-cycle verifications per inner solve, and the longest period verified (each iterate
+/// of the period costs an O(m³) uniqueness check).
+const MAX_FORCED_CHECKS: u32 = 4;
+const MAX_FORCED_PERIOD: u64 = 256;
+
+/// A saved inner-loop state (after the assignment update of iteration k).
+struct Snapshot {
+    k: u64,
+    v: Vec<f64>,
+    tracker: CertificateState,
+    stats: CertificateStats,
 }
 
 /// W_σ: row i of `out` is row σ(i) of `target`.
@@ -426,6 +592,24 @@ fn add_proximal_gradient(grad: &mut [f64], v: &[f64], pulled_to: &[f64], kappa: 
         }
     }
     (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail
+}
+
+/// V ← V − β g; returns whether the new V is bitwise equal to `compare` (false if the lengths
+/// differ). The bit comparison is an integer OR-reduction in the same (vectorised) pass.
+#[inline]
+fn descend_and_compare(v: &mut [f64], grad: &[f64], beta: f64, compare: &[f64]) -> bool {
+    if compare.len() != v.len() {
+        for (vi, gi) in v.iter_mut().zip(grad) {
+            *vi -= beta * gi;
+        }
+        return false;
+    }
+    let mut differ = 0_u64;
+    for ((vi, gi), ci) in v.iter_mut().zip(grad).zip(compare) {
+        *vi -= beta * gi;
+        differ |= vi.to_bits() ^ ci.to_bits();
+    }
+    differ == 0
 }
 
 /// The stationarity residual ‖∇F(V) + κ (V − W_σ)‖ recomputed from scratch (for checks).

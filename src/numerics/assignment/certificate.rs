@@ -46,6 +46,39 @@ pub struct CertificateStats {
     pub violated_rows: u64,
 }
 
+/// The part of a `CertifiedAssignment` that decides its future: σ, the column potentials, and
+/// each row's base point and radius (everything else is scratch rewritten before it is read, or
+/// fixed for the prox step). Two certificates on the same target with bitwise-equal states
+/// return the same σ sequence for the same V sequence (used by the exact cycle jump of the
+/// prox inner loop).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CertificateState {
+    sigma: Vec<usize>,
+    potential: Vec<f64>,
+    base: Vec<f64>,
+    radius_sq: Vec<f64>,
+}
+
+/// Bitwise equality of two f64 slices (distinguishes −0.0 from +0.0, equal NaN payloads match).
+pub(crate) fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count() == 0
+}
+
+impl CertificateStats {
+    /// self + n · (self − earlier), saturating: the counters after n more repetitions of the
+    /// iterations between `earlier` and now.
+    pub fn repeated(&self, earlier: &CertificateStats, n: u64) -> CertificateStats {
+        let add = |now: u64, then: u64| now.saturating_add(now.saturating_sub(then).saturating_mul(n));
+        CertificateStats {
+            lap_solves: add(self.lap_solves, earlier.lap_solves),
+            augmentations: add(self.augmentations, earlier.augmentations),
+            scanned_rows: add(self.scanned_rows, earlier.scanned_rows),
+            exact_checks: add(self.exact_checks, earlier.exact_checks),
+            violated_rows: add(self.violated_rows, earlier.violated_rows),
+        }
+    }
+}
+
 /// An assignment σ from moving particles V to fixed targets W, kept optimal as V moves.
 #[derive(Debug, Clone)]
 pub struct CertifiedAssignment {
@@ -68,6 +101,8 @@ pub struct CertifiedAssignment {
     radius_sq: Vec<f64>,
     stats: CertificateStats,
     violated: Vec<usize>,
+    /// Rows to re-base after a repair (scratch).
+    repaired_rows: Vec<usize>,
     /// Per violated row: argmin_j (c_ij − v_j), its cheapest column under the current v.
     best_column: Vec<usize>,
     scratch: AugmentScratch,
@@ -84,6 +119,11 @@ struct AugmentScratch {
     row_costs: Vec<f64>,
     /// Reduced-cost matrix (m × m) used by re-centring.
     reduced: Vec<f64>,
+    /// Memo of the cost rows c_i·(V) computed during the current `update` (all its checks,
+    /// augmentations and re-checks see the same V): row i is valid iff cost_stamp[i] == epoch.
+    cost_rows: Vec<f64>,
+    cost_stamp: Vec<u64>,
+    epoch: u64,
     previous_sigma: Vec<usize>,
 }
 
@@ -127,6 +167,7 @@ impl CertifiedAssignment {
             radius_sq: vec![0.0; m],
             stats: CertificateStats::default(),
             violated: Vec::with_capacity(m),
+            repaired_rows: Vec::with_capacity(m),
             best_column: vec![0; m],
             scratch: AugmentScratch::default(),
         };
@@ -145,6 +186,27 @@ impl CertifiedAssignment {
         self.stats
     }
 
+    /// Copies the state that decides future updates into `into` (no allocation once sized).
+    pub fn save_state(&self, into: &mut CertificateState) {
+        into.sigma.clone_from(&self.sigma);
+        into.potential.clone_from(&self.potential);
+        into.base.clone_from(&self.base);
+        into.radius_sq.clone_from(&self.radius_sq);
+    }
+
+    /// Whether the deciding state is bitwise equal to `state`.
+    pub fn state_equals(&self, state: &CertificateState) -> bool {
+        self.sigma == state.sigma
+            && same_bits(&self.potential, &state.potential)
+            && same_bits(&self.base, &state.base)
+            && same_bits(&self.radius_sq, &state.radius_sq)
+    }
+
+    /// Replaces the counters (the cycle jump extrapolates them).
+    pub(crate) fn set_stats(&mut self, stats: CertificateStats) {
+        self.stats = stats;
+    }
+
     pub fn target(&self) -> &[f64] {
         &self.target
     }
@@ -159,6 +221,12 @@ impl CertifiedAssignment {
             return Err(NumericsError::Shape("moving and target sets differ".into()));
         }
         let d = self.d;
+        // A new V for the cost-row memo.
+        self.scratch.epoch = self.scratch.epoch.wrapping_add(1);
+        if self.scratch.epoch == u64::MAX {
+            self.scratch.epoch = 0;
+            self.scratch.cost_stamp.iter_mut().for_each(|s| *s = u64::MAX);
+        }
         self.violated.clear();
         for i in 0..self.sigma.len() {
             let (vi, bi) = (&v[i * d..(i + 1) * d], &self.base[i * d..(i + 1) * d]);
@@ -176,6 +244,24 @@ impl CertifiedAssignment {
         self.stats.violated_rows += self.violated.len() as u64;
         self.repair(v)?;
         Ok(true)
+    }
+
+    /// c_i·(V) into `out` (m): from the memo if row i was computed during this `update` (same
+    /// V, same function: identical bits), else computed and memoised.
+    fn cost_row(&mut self, v: &[f64], i: usize, out: &mut [f64]) {
+        let (d, m) = (self.d, self.sigma.len());
+        let sc = &mut self.scratch;
+        if sc.cost_rows.len() != m * m {
+            sc.cost_rows.resize(m * m, 0.0);
+            sc.cost_stamp.clear();
+            sc.cost_stamp.resize(m, u64::MAX);
+        }
+        let row = &mut sc.cost_rows[i * m..(i + 1) * m];
+        if sc.cost_stamp[i] != sc.epoch {
+            Self::row_costs(&self.target_t, &v[i * d..(i + 1) * d], row);
+            sc.cost_stamp[i] = sc.epoch;
+        }
+        out.copy_from_slice(row);
     }
 
     /// c_ij(V) = ‖V_i − W_j‖² for every column j into `out` (m), vectorised over j.
@@ -197,7 +283,7 @@ impl CertifiedAssignment {
         let vi = &v[i * d..(i + 1) * d];
         let mut costs = std::mem::take(&mut self.scratch.row_costs);
         costs.resize(m, 0.0);
-        Self::row_costs(&self.target_t, vi, &mut costs);
+        self.cost_row(v, i, &mut costs);
         let s = self.sigma[i];
         let c_is = costs[s];
         let shift = c_is - self.potential[s];
@@ -245,7 +331,8 @@ impl CertifiedAssignment {
             self.row_of_col[self.sigma[i]] = UNASSIGNED;
             self.sigma[i] = UNASSIGNED;
         }
-        let mut rows = violated.clone();
+        let mut rows = std::mem::take(&mut self.repaired_rows);
+        rows.clone_from(&violated);
         for &i in &violated {
             let j = self.best_column[i];
             if self.row_of_col[j] == UNASSIGNED {
@@ -265,6 +352,7 @@ impl CertifiedAssignment {
         self.scratch.previous_sigma = previous;
         self.violated = violated;
         if unchanged {
+            self.repaired_rows = rows;
             self.recentre(v);
             return Ok(());
         }
@@ -278,6 +366,7 @@ impl CertifiedAssignment {
                 self.base[r * d..(r + 1) * d].copy_from_slice(&v[r * d..(r + 1) * d]);
             }
         }
+        self.repaired_rows = rows;
         Ok(())
     }
 }
@@ -299,3 +388,59 @@ fn min_in_lanes(values: &[f64]) -> f64 {
 
 mod augment;
 mod recentre;
+
+impl CertifiedAssignment {
+    /// Whether σ is the unique optimal assignment at V by a margin that forces it: the
+    /// smallest cost increase of any other permutation (the minimum-weight directed cycle of
+    /// the column graph with arcs j → l of weight c_{k l} − c_{k j}, k = σ⁻¹(j): a permutation
+    /// differs from σ by such cycles, whose weights do not depend on any duals; Floyd–Warshall,
+    /// O(m³)) must exceed 4 m · TIE_TOLERANCE · (1 + 2 max c). Any σ' accepted by this
+    /// certificate's tie tolerance costs at most m · TIE · (1 + 2 max c) (plus rounding, far
+    /// smaller) above the optimum, so then every such σ' equals σ, whatever the duals: the
+    /// certificate's output at V is σ regardless of its history.
+    pub fn is_forced(&mut self, v: &[f64]) -> bool {
+        let (d, m) = (self.d, self.sigma.len());
+        if v.len() != m * d || self.sigma.contains(&UNASSIGNED) {
+            return false;
+        }
+        let mut dist = std::mem::take(&mut self.scratch.reduced);
+        let mut costs = std::mem::take(&mut self.scratch.row_costs);
+        dist.resize(m * m, 0.0);
+        costs.resize(m, 0.0);
+        let mut max_cost: f64 = 0.0;
+        for j in 0..m {
+            let k = self.row_of_col[j];
+            Self::row_costs(&self.target_t, &v[k * d..(k + 1) * d], &mut costs);
+            let penalty = &self.block_penalty[self.groups.group_of(k) * m..];
+            let base = costs[j];
+            for l in 0..m {
+                dist[j * m + l] = if l == j || penalty[l] > 0.0 {
+                    f64::INFINITY
+                } else {
+                    max_cost = max_cost.max(costs[l]);
+                    costs[l] - base
+                };
+            }
+        }
+        for mid in 0..m {
+            for j in 0..m {
+                let through = dist[j * m + mid];
+                if through == f64::INFINITY {
+                    continue;
+                }
+                for l in 0..m {
+                    let candidate = through + dist[mid * m + l];
+                    if candidate < dist[j * m + l] {
+                        dist[j * m + l] = candidate;
+                    }
+                }
+            }
+        }
+        let gap = (0..m).map(|j| dist[j * m + j]).fold(f64::INFINITY, f64::min);
+        self.scratch.reduced = dist;
+        self.scratch.row_costs = costs;
+        let required = 4.0 * m as f64 * TIE_TOLERANCE * (1.0 + 2.0 * max_cost);
+        // No cycle at all (blocks of one) gives +∞: σ is the only admissible assignment.
+        gap > required
+    }
+}

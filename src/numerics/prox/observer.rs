@@ -4,6 +4,13 @@
 /// Receives inner iterates: k, V^k (row-major m × d) and the assignment σ used at V^k.
 pub trait InnerObserver {
     fn observe(&mut self, iteration: u64, v: &[f64], sigma: &[usize]);
+
+    /// The observer needs the iterates k < this bound (default: all). The inner loop may skip
+    /// iterations k ≥ the bound whose outcome it knows exactly (the cycle jump of
+    /// `ProxConfig::accelerate`); skipped iterates are not passed to `observe`.
+    fn observed_iterations(&self) -> u64 {
+        u64::MAX
+    }
 }
 
 /// Records nothing (compiles to nothing in the hot loop).
@@ -13,6 +20,10 @@ pub struct NoObserver;
 impl InnerObserver for NoObserver {
     #[inline(always)]
     fn observe(&mut self, _iteration: u64, _v: &[f64], _sigma: &[usize]) {}
+
+    fn observed_iterations(&self) -> u64 {
+        0
+    }
 }
 
 /// Keeps the first `limit` inner iterates and their assignments.
@@ -41,6 +52,10 @@ impl InnerObserver for FirstIterates {
             self.assignments.push(sigma.to_vec());
         }
     }
+
+    fn observed_iterations(&self) -> u64 {
+        self.limit as u64
+    }
 }
 
 /// Lets `&mut observer` be passed where an observer is expected.
@@ -48,5 +63,9 @@ impl<T: InnerObserver + ?Sized> InnerObserver for &mut T {
     #[inline]
     fn observe(&mut self, iteration: u64, v: &[f64], sigma: &[usize]) {
         (**self).observe(iteration, v, sigma)
+    }
+
+    fn observed_iterations(&self) -> u64 {
+        (**self).observed_iterations()
     }
 }

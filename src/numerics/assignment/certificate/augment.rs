@@ -11,10 +11,9 @@ impl CertifiedAssignment {
     /// so that (implicit u, v) stay feasible with complementary slackness, and
     /// `scratch.scanned_rows` lists the rows whose u or σ changed.
     pub(super) fn augment(&mut self, v: &[f64], i0: usize) -> NumResult<()> {
-        let block = self.groups.members(self.groups.group_of(i0)).to_vec();
         let mut sc = std::mem::take(&mut self.scratch);
         sc.remaining.clear();
-        sc.remaining.extend_from_slice(&block);
+        sc.remaining.extend_from_slice(self.groups.members(self.groups.group_of(i0)));
         sc.scanned_rows.clear();
         sc.scanned_cols.clear();
         sc.shortest.clear();
@@ -29,7 +28,7 @@ impl CertifiedAssignment {
             let remaining = std::mem::take(&mut self.scratch.remaining);
             let mut costs = std::mem::take(&mut self.scratch.row_costs);
             costs.resize(self.sigma.len(), 0.0);
-            Self::row_costs(&self.target_t, &v[i * self.d..(i + 1) * self.d], &mut costs);
+            self.cost_row(v, i, &mut costs);
             // u_i: the row minimum for the free row, else complementary slackness on σ(i).
             let u_i = if i == i0 {
                 remaining.iter().map(|&j| costs[j] - self.potential[j]).fold(f64::INFINITY, f64::min)

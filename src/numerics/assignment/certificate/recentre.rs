@@ -15,13 +15,13 @@ const SWEEPS: usize = 2;
 impl CertifiedAssignment {
     /// Re-centres every potential at V and re-bases every row from the new reduced costs.
     pub(super) fn recentre(&mut self, v: &[f64]) {
-        let (d, m) = (self.d, self.sigma.len());
+        let m = self.sigma.len();
         let mut r = std::mem::take(&mut self.scratch.reduced);
         let mut costs = std::mem::take(&mut self.scratch.row_costs);
         r.resize(m * m, 0.0);
         costs.resize(m, 0.0);
         for i in 0..m {
-            Self::row_costs(&self.target_t, &v[i * d..(i + 1) * d], &mut costs);
+            self.cost_row(v, i, &mut costs);
             let s = self.sigma[i];
             let shift = costs[s] - self.potential[s];
             let penalty = &self.block_penalty[self.groups.group_of(i) * m..];
