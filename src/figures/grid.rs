@@ -100,14 +100,7 @@ impl Figure for LossVsTime<'_> {
                 PathElement::new(vec![(x, y), (end, y)], col.stroke_width(3))
             });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(label_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)
+        style::legend(&mut chart, SeriesLabelPosition::UpperRight, label_font())
     }
 }
 
@@ -184,7 +177,7 @@ fn panel<DB: DrawingBackend>(
                 .label(label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
         }
-        return legend(&mut chart);
+        return style::legend(&mut chart, SeriesLabelPosition::UpperRight, tick_font());
     }
     let (lo, hi) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let pad = ((hi - lo) * 0.05).max(1e-12);
@@ -205,18 +198,7 @@ fn panel<DB: DrawingBackend>(
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
-    legend(&mut chart)
-}
-
-fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, DB, CT>) -> anyhow::Result<()> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(tick_font())
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_err)
+    style::legend(&mut chart, SeriesLabelPosition::UpperRight, tick_font())
 }
 
 /// One grid density snapshot: cells (w, b, mass) per sign.

@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
-use super::style::{self, label_font, plot_err, tick_font, title_font, Figure, BLUE, RED};
+use super::style::{self, label_font, plot_err, tick_font, Figure, BLUE, RED};
 use crate::results::{column_f64, column_str, Results, StageInfo};
 
 /// Per-γ figures are drawn only for sweeps with at most this many γ (the fine grid gets the summary only).
@@ -194,14 +194,7 @@ fn steps_panel<DB: DrawingBackend>(
             .label(format!("{d}: permuted"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.mix(0.45).stroke_width(7)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .label_font((style::FONT, 13))
-        .background_style(WHITE.mix(0.7))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_err)
+    style::legend(&mut chart, SeriesLabelPosition::LowerLeft, (style::FONT, 13).into())
 }
 
 /// (b) the neurons' positions over the prox steps, per γ.
@@ -227,29 +220,9 @@ impl Figure for Trajectories<'_> {
         let (part, alpha, w, b) =
             (column_f64(t, "particle")?, column_f64(t, "alpha")?, column_f64(t, "w")?, column_f64(t, "b")?);
         let rows: Vec<usize> = (0..w.len()).filter(|&r| seed[r] == self.seed && gamma[r] == self.gamma).collect();
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
-        for &r in &rows {
-            (x0, x1, y0, y1) = (x0.min(w[r]), x1.max(w[r]), y0.min(b[r]), y1.max(b[r]));
-        }
-        let pad = 0.05 * (x1 - x0).max(y1 - y0).max(1e-6);
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("Prox sweep (E4): neuron trajectories, γ = {}, seed {}", gamma_label(self.gamma), self.seed),
-                title_font(),
-            )
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
-            .build_cartesian_2d((x0 - pad)..(x1 + pad), (y0 - pad)..(y1 + pad))
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("w (slope)")
-            .y_desc("b (bias)")
-            .label_style(tick_font())
-            .axis_desc_style(label_font())
-            .draw()
-            .map_err(plot_err)?;
+        let caption =
+            format!("Prox sweep (E4): neuron trajectories, γ = {}, seed {}", gamma_label(self.gamma), self.seed);
+        let mut chart = style::plane_chart(root, caption, rows.iter().map(|&r| (w[r], b[r])))?;
         let m = rows.iter().map(|&r| part[r] as usize + 1).max().unwrap_or(0);
         for (d, dashed) in [("frobenius", false), ("wasserstein", true)] {
             for i in 0..m {
@@ -282,14 +255,7 @@ impl Figure for Trajectories<'_> {
                     PathElement::new(vec![(x, y), (if dashed { x + 8 } else { x + 22 }, y)], c.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(tick_font())
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)
+        style::legend(&mut chart, SeriesLabelPosition::UpperLeft, tick_font())
     }
 }
 
@@ -375,13 +341,6 @@ impl Figure for Summary<'_> {
                 .label(format!("{d}: median (band: 10–90 %)"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .label_font(label_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)
+        style::legend(&mut chart, SeriesLabelPosition::LowerLeft, label_font())
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::{anyhow, Context};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -98,6 +99,54 @@ pub fn render(fig: &impl Figure, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     std::fs::rename(&tmp, &png_path).with_context(|| format!("writing {}", png_path.display()))?;
     Ok(vec![png_path, svg_path])
+}
+
+/// Axes of the (w, b) parameter plane, padded around `points`.
+pub fn plane_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    caption: String,
+    points: impl Iterator<Item = (f64, f64)>,
+) -> anyhow::Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    for (x, y) in points.filter(|p| p.0.is_finite() && p.1.is_finite()) {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if !x0.is_finite() {
+        (x0, x1, y0, y1) = (-1.0, 1.0, -1.0, 1.0);
+    }
+    let pad = 0.05 * (x1 - x0).max(y1 - y0).max(1e-3);
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, title_font())
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d((x0 - pad)..(x1 + pad), (y0 - pad)..(y1 + pad))
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("w (slope)")
+        .y_desc("b (bias)")
+        .label_style(tick_font())
+        .axis_desc_style(label_font())
+        .draw()
+        .map_err(plot_err)?;
+    Ok(chart)
+}
+
+/// The legend box every figure uses.
+pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font: TextStyle<'static>,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(font)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)
 }
 
 /// A lower bound for a log axis that keeps exact zeros visible instead of dropping them.

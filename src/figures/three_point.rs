@@ -119,14 +119,7 @@ impl Fits<'_> {
             .map_err(plot_err)?
             .label("data (x, 2x)")
             .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(tick_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)
+        style::legend(&mut chart, SeriesLabelPosition::LowerRight, tick_font())
     }
 }
 
@@ -168,13 +161,6 @@ impl Figure for Loss<'_> {
                 .label(format!("λ = {}", run.lambda))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(label_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)
+        style::legend(&mut chart, SeriesLabelPosition::UpperRight, label_font())
     }
 }

@@ -92,14 +92,7 @@ impl Figure for TwoPointPaths<'_> {
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
             }
             chart.draw_series([Circle::new((0.0, 1.0), 7, BLACK.stroke_width(2))]).map_err(plot_err)?;
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::MiddleRight)
-                .label_font(tick_font())
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(plot_err)?;
+            style::legend(&mut chart, SeriesLabelPosition::MiddleRight, tick_font())?;
         }
         Ok(())
     }
@@ -164,14 +157,7 @@ impl Figure for FirstStep<'_> {
                 .label(*title)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(label_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)
+        style::legend(&mut chart, SeriesLabelPosition::UpperLeft, label_font())
     }
 }
 
@@ -206,30 +192,8 @@ impl Figure for InnerPaths<'_> {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
-        let all = self.curves.iter().flat_map(|c| c.2.iter());
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
-        for &(x, y) in all {
-            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-        }
-        let pad = 0.1 * (x1 - x0).max(y1 - y0).max(0.1);
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("Inner iterations (E3) of one prox step, γ = {}: paths in the (w, b) plane", self.gamma),
-                title_font(),
-            )
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
-            .build_cartesian_2d((x0 - pad)..(x1 + pad), (y0 - pad)..(y1 + pad))
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("w (slope)")
-            .y_desc("b (bias)")
-            .label_style(tick_font())
-            .axis_desc_style(label_font())
-            .draw()
-            .map_err(plot_err)?;
+        let caption = format!("Inner iterations (E3) of one prox step, γ = {}: paths in the (w, b) plane", self.gamma);
+        let mut chart = style::plane_chart(root, caption, self.curves.iter().flat_map(|c| c.2.iter().copied()))?;
         for (label, alpha, path) in &self.curves {
             let c = if *alpha > 0.0 { RED } else { BLUE };
             let wasserstein = label.starts_with("wasserstein");
@@ -249,13 +213,6 @@ impl Figure for InnerPaths<'_> {
                 chart.draw_series([Circle::new(start, 8, c.stroke_width(2))]).map_err(plot_err)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(label_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)
+        style::legend(&mut chart, SeriesLabelPosition::LowerRight, label_font())
     }
 }
