@@ -104,3 +104,24 @@ fn small_gamma_distances_agree() {
         }
     }
 }
+
+#[test]
+fn claims_stage_counts_the_seed_claims() {
+    let p = Project::new(&format!(
+        "{SWEEP}  - name: claims\n    kind: prox_claims\n    inputs: [sweep]\n    params: {{source: sweep}}\n"
+    ));
+    assert_eq!(p.run(&[]).ran, 9);
+    let results = Results::open(p.results()).unwrap();
+    let gap = results.table("claims", "loss_gap").unwrap();
+    assert_eq!(gap.height(), 2, "one row per γ");
+    let (g, rel) = (column_f64(&gap, "gamma").unwrap(), column_f64(&gap, "max_rel_loss_gap").unwrap());
+    let small = (0..2).find(|&r| g[r] == 1e-3).unwrap();
+    assert!(rel[small] <= 1e-12, "identical at γ = 1e-3 for m = 6 (see small_gamma_distances_agree)");
+    assert_eq!(results.table("claims", "final_loss").unwrap().height(), 4, "seeds × γ");
+    let inactive = results.table("claims", "inactive_neurons").unwrap();
+    let moved_f = column_f64(&inactive, "moved_frobenius").unwrap();
+    assert!(moved_f.iter().all(|&m| m == 0.0), "a neuron with no active data has zero gradient under Frobenius");
+    let (n_inactive, moved_w) =
+        (column_f64(&inactive, "inactive_at_start").unwrap(), column_f64(&inactive, "moved_wasserstein").unwrap());
+    assert!((0..moved_w.len()).all(|r| moved_w[r] <= n_inactive[r]));
+}

@@ -13,6 +13,7 @@ pub mod grid_jko;
 pub mod grid_vs_gd;
 pub mod inner_iterations;
 pub mod params;
+pub mod prox_claims;
 pub mod prox_sweep;
 pub mod three_point;
 pub mod three_point_summary;
@@ -102,6 +103,7 @@ pub static KINDS: &[Kind] = &[
     kind::<two_point::TwoPoint>(),
     kind::<inner_iterations::InnerIterations>(),
     kind::<prox_sweep::ProxSweep>(),
+    kind::<prox_claims::ProxClaims>(),
     kind::<three_point::ThreePoint>(),
     kind::<three_point_summary::ThreePointSummary>(),
     kind::<grid_jko::GridJko>(),

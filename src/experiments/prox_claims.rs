@@ -1,0 +1,137 @@
+//! `prox_claims`: the seed's three claims about E4 (seed 001 §3), counted over every seed of a `prox_sweep` stage:
+//! (1) at small γ the two distances nearly coincide — the largest loss gap per γ; (2) at γ = 1 Wasserstein reaches
+//! ≈ 0 loss where Frobenius stalls — the final losses per seed and γ; (3) neurons that activate no data never move
+//! under Frobenius but do under Wasserstein — counts per (seed, γ).
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Context};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Experiment, ParamError, RunContext, StageTables, Table, Validate};
+use crate::results::{column_f64, column_str};
+
+pub struct ProxClaims;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxClaimsParams {
+    /// The `prox_sweep` stage to examine (must be listed in `inputs`).
+    pub source: String,
+    /// Data inputs x_j (the sweep's sine points): a neuron is inactive if w x_j + b ≤ 0 for all of them.
+    #[serde(default = "default_n_data")]
+    pub n_data: u32,
+}
+
+fn default_n_data() -> u32 {
+    5
+}
+
+impl Validate for ProxClaimsParams {
+    fn validate(&self) -> Result<(), ParamError> {
+        super::check::at_least("n_data", self.n_data.into(), 1)
+    }
+}
+
+/// (seed, γ as bits, distance) → rows.
+type Groups = BTreeMap<(u64, u64, String), Vec<usize>>;
+
+fn group(seed: &[f64], gamma: &[f64], distance: &[String]) -> Groups {
+    let mut out: Groups = BTreeMap::new();
+    for r in 0..seed.len() {
+        out.entry((seed[r] as u64, gamma[r].to_bits(), distance[r].clone())).or_default().push(r);
+    }
+    out
+}
+
+/// Per γ: the largest |loss_F − loss_W| and the largest relative gap over seeds and steps.
+/// Per (seed, γ): final losses of both distances.
+fn loss_tables(steps: &DataFrame) -> anyhow::Result<(DataFrame, DataFrame)> {
+    let (seed, gamma, dist) = (column_f64(steps, "seed")?, column_f64(steps, "gamma")?, column_str(steps, "distance")?);
+    let (step, loss) = (column_f64(steps, "step")?, column_f64(steps, "loss")?);
+    let groups = group(&seed, &gamma, &dist);
+    let mut gap: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+    let (mut f_seed, mut f_gamma, mut f_frob, mut f_wass) = (vec![], vec![], vec![], vec![]);
+    for ((s, g, _), frob_rows) in groups.iter().filter(|(k, _)| k.2 == "frobenius") {
+        let Some(wass_rows) = groups.get(&(*s, *g, "wasserstein".to_string())) else { continue };
+        let entry = gap.entry(*g).or_insert((0.0, 0.0));
+        for &rf in frob_rows {
+            if let Some(&rw) = wass_rows.iter().find(|&&rw| step[rw] == step[rf]) {
+                let diff = (loss[rf] - loss[rw]).abs();
+                entry.0 = entry.0.max(diff);
+                entry.1 = entry.1.max(diff / loss[rf].abs().max(f64::MIN_POSITIVE));
+            }
+        }
+        let last = |rows: &[usize]| rows.iter().max_by(|a, b| step[**a].total_cmp(&step[**b])).map(|&r| loss[r]);
+        f_seed.push(*s);
+        f_gamma.push(f64::from_bits(*g));
+        f_frob.push(last(frob_rows).unwrap_or(f64::NAN));
+        f_wass.push(last(wass_rows).unwrap_or(f64::NAN));
+    }
+    let gaps = df!(
+        "gamma" => gap.keys().map(|g| f64::from_bits(*g)).collect::<Vec<_>>(),
+        "max_abs_loss_gap" => gap.values().map(|v| v.0).collect::<Vec<_>>(),
+        "max_rel_loss_gap" => gap.values().map(|v| v.1).collect::<Vec<_>>(),
+    )?;
+    let finals = df!("seed" => f_seed, "gamma" => f_gamma, "final_loss_frobenius" => f_frob, "final_loss_wasserstein" => f_wass)?;
+    Ok((gaps, finals))
+}
+
+/// Per (seed, γ): neurons inactive on every data point at W⁰, and how many of them ever move under each distance.
+fn inactive_table(particles: &DataFrame, xs: &[f64]) -> anyhow::Result<DataFrame> {
+    let (seed, gamma, dist) =
+        (column_f64(particles, "seed")?, column_f64(particles, "gamma")?, column_str(particles, "distance")?);
+    let (step, part) = (column_f64(particles, "step")?, column_f64(particles, "particle")?);
+    let (w, b) = (column_f64(particles, "w")?, column_f64(particles, "b")?);
+    let groups = group(&seed, &gamma, &dist);
+    let mut counts: BTreeMap<(u64, u64), [u32; 3]> = BTreeMap::new();
+    for ((s, g, d), rows) in &groups {
+        let start: BTreeMap<u64, (f64, f64)> =
+            rows.iter().filter(|&&r| step[r] == 0.0).map(|&r| (part[r] as u64, (w[r], b[r]))).collect();
+        let inactive: Vec<u64> =
+            start.iter().filter(|(_, (wi, bi))| xs.iter().all(|x| wi * x + bi <= 0.0)).map(|(i, _)| *i).collect();
+        let moved = inactive
+            .iter()
+            .filter(|i| rows.iter().any(|&r| part[r] as u64 == **i && (w[r], b[r]) != start[*i]))
+            .count() as u32;
+        let c = counts.entry((*s, *g)).or_insert([0; 3]);
+        c[0] = inactive.len() as u32;
+        c[if d == "frobenius" { 1 } else { 2 }] = moved;
+    }
+    Ok(df!(
+        "seed" => counts.keys().map(|k| k.0).collect::<Vec<_>>(),
+        "gamma" => counts.keys().map(|k| f64::from_bits(k.1)).collect::<Vec<_>>(),
+        "inactive_at_start" => counts.values().map(|c| c[0]).collect::<Vec<_>>(),
+        "moved_frobenius" => counts.values().map(|c| c[1]).collect::<Vec<_>>(),
+        "moved_wasserstein" => counts.values().map(|c| c[2]).collect::<Vec<_>>(),
+    )?)
+}
+
+fn source<'a>(ctx: &'a RunContext, name: &str) -> anyhow::Result<&'a StageTables> {
+    ctx.inputs
+        .get(name)
+        .ok_or_else(|| anyhow!("`source: {name}` is not among this stage's inputs; add it to `inputs:`"))
+}
+
+impl Experiment for ProxClaims {
+    const KIND: &'static str = "prox_claims";
+    const VERSION: u32 = 1;
+    const TABLES: &'static [&'static str] = &["loss_gap", "final_loss", "inactive_neurons"];
+    const ABOUT: &'static str = "E4: the seed's three claims counted over every seed of a prox_sweep stage";
+    type Params = ProxClaimsParams;
+
+    fn run(p: &ProxClaimsParams, ctx: &RunContext) -> anyhow::Result<Vec<Table>> {
+        let tables = source(ctx, &p.source)?;
+        let steps = tables.get("steps").context("the source has no `steps` table (is it a prox_sweep stage?)")?;
+        let particles = tables.get("particles").context("the source has no `particles` table")?;
+        let n = p.n_data as usize;
+        let xs: Vec<f64> = (0..n).map(|j| if n == 1 { 0.0 } else { -1.0 + 2.0 * j as f64 / (n - 1) as f64 }).collect();
+        let (gaps, finals) = loss_tables(steps)?;
+        Ok(vec![
+            Table::new("loss_gap", gaps),
+            Table::new("final_loss", finals),
+            Table::new("inactive_neurons", inactive_table(particles, &xs)?),
+        ])
+    }
+}
