@@ -38,6 +38,13 @@ impl Progress {
         }
     }
 
+    /// Progress inside one point (from the experiment), shown on the bar's message line.
+    pub fn point(&self, stage: &str, label: &str, fraction: f64) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{stage} {label} {:.0}%", 100.0 * fraction.clamp(0.0, 1.0)));
+        }
+    }
+
     pub fn finished(&self, stage: &str, label: &str, outcome: PointOutcome, seconds: f64, detail: &str) {
         let (n, total) = {
             let mut d = self.done.lock().unwrap_or_else(|e| e.into_inner());

@@ -212,7 +212,9 @@ fn execute(task: &Task, store: &Store, inputs: &BTreeMap<String, StageTables>, p
     progress.started(&stage.name, &point.label());
     let started = now_unix();
     let clock = Instant::now();
-    let outcome = compute(task, inputs).and_then(|tables| {
+    let label = point.label();
+    let report = |fraction: f64| progress.point(&stage.name, &label, fraction);
+    let outcome = compute(task, inputs, &report).and_then(|tables| {
         let manifest = Manifest {
             stage: stage.name.clone(),
             kind: stage.kind.name.to_string(),
@@ -245,10 +247,13 @@ fn execute(task: &Task, store: &Store, inputs: &BTreeMap<String, StageTables>, p
 }
 
 /// Runs the experiment, turning errors, panics, missing tables and non-finite numbers into a message.
-fn compute(task: &Task, inputs: &BTreeMap<String, StageTables>) -> Result<Vec<Table>, String> {
+fn compute(
+    task: &Task,
+    inputs: &BTreeMap<String, StageTables>,
+    report: &(dyn Fn(f64) + Sync),
+) -> Result<Vec<Table>, String> {
     let kind = task.stage.kind;
-    let noop = |_: f64| {};
-    let ctx = RunContext { inputs, progress: &noop };
+    let ctx = RunContext { inputs, progress: report };
     let tables = match catch_unwind(AssertUnwindSafe(|| (kind.run)(&task.point.params, &ctx))) {
         Ok(Ok(tables)) => tables,
         Ok(Err(e)) => return Err(format!("{e:#}")),
