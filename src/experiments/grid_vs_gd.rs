@@ -136,10 +136,7 @@ impl Experiment for GridVsGd {
     type Params = GridVsGdParams;
 
     fn run(p: &GridVsGdParams, ctx: &RunContext) -> anyhow::Result<Vec<Table>> {
-        let tables = ctx
-            .inputs
-            .get(&p.source)
-            .ok_or_else(|| anyhow!("`source: {}` is not among this stage's inputs", p.source))?;
+        let tables = ctx.input(&p.source)?;
         let src = read_source(tables)?;
         let m = p.m as usize;
         let (alpha, mut w) = sample_particles(&src, m, p.seed, p.jitter);

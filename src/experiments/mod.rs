@@ -43,6 +43,15 @@ pub struct RunContext<'a> {
     pub progress: &'a (dyn Fn(f64) + Sync),
 }
 
+impl RunContext<'_> {
+    /// The tables of input stage `name` (a stage's `source:` parameter), or an error saying how to fix the file.
+    pub fn input(&self, name: &str) -> anyhow::Result<&StageTables> {
+        self.inputs
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("`source: {name}` is not among this stage's inputs; add it to `inputs:`"))
+    }
+}
+
 /// A parameter that failed validation; `path` is relative to the stage's parameters (e.g. `gamma`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamError {

@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Experiment, ParamError, RunContext, StageTables, Table, Validate};
+use super::{Experiment, ParamError, RunContext, Table, Validate};
+use crate::numerics::model::Data;
 use crate::results::{column_f64, column_str};
 
 pub struct ProxClaims;
@@ -108,12 +109,6 @@ fn inactive_table(particles: &DataFrame, xs: &[f64]) -> anyhow::Result<DataFrame
     )?)
 }
 
-fn source<'a>(ctx: &'a RunContext, name: &str) -> anyhow::Result<&'a StageTables> {
-    ctx.inputs
-        .get(name)
-        .ok_or_else(|| anyhow!("`source: {name}` is not among this stage's inputs; add it to `inputs:`"))
-}
-
 impl Experiment for ProxClaims {
     const KIND: &'static str = "prox_claims";
     const VERSION: u32 = 1;
@@ -122,11 +117,10 @@ impl Experiment for ProxClaims {
     type Params = ProxClaimsParams;
 
     fn run(p: &ProxClaimsParams, ctx: &RunContext) -> anyhow::Result<Vec<Table>> {
-        let tables = source(ctx, &p.source)?;
+        let tables = ctx.input(&p.source)?;
         let steps = tables.get("steps").context("the source has no `steps` table (is it a prox_sweep stage?)")?;
         let particles = tables.get("particles").context("the source has no `particles` table")?;
-        let n = p.n_data as usize;
-        let xs: Vec<f64> = (0..n).map(|j| if n == 1 { 0.0 } else { -1.0 + 2.0 * j as f64 / (n - 1) as f64 }).collect();
+        let xs = Data::sine(p.n_data as usize).x.column(0).to_vec();
         let (gaps, finals) = loss_tables(steps)?;
         Ok(vec![
             Table::new("loss_gap", gaps),

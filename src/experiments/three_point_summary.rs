@@ -34,9 +34,7 @@ impl Experiment for ThreePointSummary {
     type Params = SummaryParams;
 
     fn run(p: &SummaryParams, ctx: &RunContext) -> anyhow::Result<Vec<Table>> {
-        let tables = ctx.inputs.get(&p.source).ok_or_else(|| {
-            anyhow::anyhow!("`source: {}` is not among this stage's inputs; add it to `inputs:`", p.source)
-        })?;
+        let tables = ctx.input(&p.source)?;
         let it =
             tables.get("iterates").ok_or_else(|| anyhow::anyhow!("stage `{}` has no `iterates` table", p.source))?;
         let (lambda, loss, pattern) = (column_f64(it, "lambda")?, column_f64(it, "loss")?, column_str(it, "pattern")?);
