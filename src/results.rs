@@ -147,3 +147,12 @@ pub fn column_str(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<String>> 
     let values = col.str().map_err(|e| anyhow::anyhow!("column `{name}` is not text: {e}"))?;
     Ok(values.iter().map(|v| v.unwrap_or_default().to_string()).collect())
 }
+
+/// The spacing of a regular grid from its coordinates: the smallest gap between distinct values (∞ if fewer than
+/// two distinct values).
+pub fn grid_spacing(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v.windows(2).map(|p| p[1] - p[0]).fold(f64::INFINITY, f64::min)
+}

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{check, Experiment, ParamError, RunContext, StageTables, Table, Validate};
 use crate::numerics::model::{Data, LossNorm, ReluNet, Scaling};
-use crate::results::column_f64;
+use crate::results::{column_f64, grid_spacing};
 
 pub struct GridVsGd;
 
@@ -77,8 +77,8 @@ fn read_source(tables: &StageTables) -> anyhow::Result<Source> {
     let (steps_t, density, data_t) = (get("steps")?, get("density")?, get("data")?);
     let tau = unique(&column_f64(steps_t, "tau")?).context("the source sweeps τ; compare against one τ per stage")?;
     let steps = column_f64(steps_t, "step")?.into_iter().fold(0.0, f64::max) as u32;
-    let eps0 = column_f64(density, "eps")?.first().copied().context("empty density table")?;
     let (eps, step) = (column_f64(density, "eps")?, column_f64(density, "step")?);
+    let eps0 = eps.first().copied().context("empty density table")?;
     let (sign, w, b, p) =
         (column_f64(density, "sign")?, column_f64(density, "w")?, column_f64(density, "b")?, column_f64(density, "p")?);
     let p0: Vec<_> =
@@ -92,21 +92,13 @@ fn read_source(tables: &StageTables) -> anyhow::Result<Source> {
     let rows: Vec<usize> = (0..x.len()).filter(|&r| eps_d[r] == eps0).collect();
     let inputs = Array2::from_shape_fn((rows.len(), 1), |(j, _)| x[rows[j]]);
     let data = Data::from_inputs(inputs.view(), rows.iter().map(|&r| y[r]).collect::<Array1<f64>>());
-    let spacing = (min_gap(p0.iter().map(|q| q.1)), min_gap(p0.iter().map(|q| q.2)));
+    let spacing = (grid_spacing(p0.iter().map(|q| q.1)), grid_spacing(p0.iter().map(|q| q.2)));
     Ok(Source { tau, steps, snapshots, data, p0, spacing })
 }
 
 fn unique(values: &[f64]) -> Option<f64> {
     let first = *values.first()?;
     values.iter().all(|&v| v == first).then_some(first)
-}
-
-/// The grid spacing along one axis: the smallest positive gap between distinct coordinates.
-fn min_gap(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    v.dedup();
-    v.windows(2).map(|p| p[1] - p[0]).fold(f64::INFINITY, f64::min)
 }
 
 /// m particles drawn from p₀ (inverse CDF over grid cells), each with its copy's sign as α.

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::style::{self, colour, label_font, log_floor, plot_err, tick_font, title_font, Figure, BLUE, RED};
 use crate::experiments::StageTables;
-use crate::results::{column_f64, Results, StageInfo};
+use crate::results::{column_f64, grid_spacing, Results, StageInfo};
 
 /// Rows of a table grouped by the value of `key`, in first-appearance order.
 fn groups(keys: &[f64]) -> Vec<(f64, Vec<usize>)> {
@@ -169,15 +169,7 @@ fn panel<DB: DrawingBackend>(
             .axis_desc_style(tick_font())
             .draw()
             .map_err(plot_err)?;
-        for (i, (label, pts)) in series.iter().enumerate() {
-            let c = colour(i);
-            chart
-                .draw_series(LineSeries::new(pts.iter().map(|&(x, y)| (x, y.max(1e-300))), c.stroke_width(2)))
-                .map_err(plot_err)?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        }
-        return style::legend(&mut chart, SeriesLabelPosition::UpperRight, tick_font());
+        return draw_labelled_lines(&mut chart, series, 1e-300);
     }
     let (lo, hi) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let pad = ((hi - lo) * 0.05).max(1e-12);
@@ -190,15 +182,24 @@ fn panel<DB: DrawingBackend>(
         .axis_desc_style(tick_font())
         .draw()
         .map_err(plot_err)?;
+    draw_labelled_lines(&mut chart, series, f64::NEG_INFINITY)
+}
+
+/// One coloured line per series, values raised to `floor` (for log axes), and the legend.
+fn draw_labelled_lines<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    series: &[(String, Vec<(f64, f64)>)],
+    floor: f64,
+) -> anyhow::Result<()> {
     for (i, (label, pts)) in series.iter().enumerate() {
         let c = colour(i);
         chart
-            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+            .draw_series(LineSeries::new(pts.iter().map(|&(x, y)| (x, y.max(floor))), c.stroke_width(2)))
             .map_err(plot_err)?
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
-    style::legend(&mut chart, SeriesLabelPosition::UpperRight, tick_font())
+    style::legend(chart, SeriesLabelPosition::UpperRight, tick_font())
 }
 
 /// One grid density snapshot: cells (w, b, mass) per sign.
@@ -343,13 +344,7 @@ impl Densities<'_> {
 }
 
 fn cell_size(cells: &[(f64, f64, f64)]) -> (f64, f64) {
-    let gap = |f: fn(&(f64, f64, f64)) -> f64| {
-        let mut v: Vec<f64> = cells.iter().map(f).collect();
-        v.sort_by(f64::total_cmp);
-        v.dedup();
-        v.windows(2).map(|p| p[1] - p[0]).fold(f64::INFINITY, f64::min)
-    };
-    let (hw, hb) = (gap(|c| c.0), gap(|c| c.1));
+    let (hw, hb) = (grid_spacing(cells.iter().map(|c| c.0)), grid_spacing(cells.iter().map(|c| c.1)));
     (if hw.is_finite() { hw } else { 0.05 }, if hb.is_finite() { hb } else { 0.05 })
 }
 
