@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use wgf::experiments::prox_sweep::{run_prox_path, ProxSweepParams};
+use wgf::pipeline::runner::parallel_map;
 
 fn params(gamma: f64, distance: &str, seed: u64, inner: u64) -> ProxSweepParams {
     serde_json::from_value(serde_json::json!({
@@ -52,21 +53,12 @@ fn sweep() {
         .iter()
         .flat_map(|&g| ["frobenius", "wasserstein"].into_iter().flat_map(move |d| (0..10).map(move |s| (g, d, s))))
         .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let times = std::sync::Mutex::new(Vec::new());
     let clock = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&(g, d, s)) = points.get(i) else { break };
-                let t = Instant::now();
-                run_prox_path(&params(g, d, s, 1_000_000), &|_| {}).expect("sweep point");
-                times.lock().unwrap().push(t.elapsed().as_secs_f64());
-            });
-        }
+    let mut times = parallel_map(&points, jobs, |&(g, d, s)| {
+        let t = Instant::now();
+        run_prox_path(&params(g, d, s, 1_000_000), &|_| {}).expect("sweep point");
+        t.elapsed().as_secs_f64()
     });
-    let mut times = times.into_inner().unwrap();
     times.sort_by(f64::total_cmp);
     println!(
         "E4 sweep (120 runs, 10 × 10^6 inner iterations each, {jobs} threads): wall {:.1} s, {:.1} core-s, median run {:.3} s",

@@ -161,7 +161,7 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Summary, Run
 /// Maps `f` over `items` on `jobs` plain threads pulling the next index from a shared counter; results come
 /// back in input order. Not rayon: a rayon worker that calls into polars' own rayon pool (Parquet encoding) steals
 /// other points while it waits, nesting them on its stack — timings then overlap and deep sweeps risk the stack.
-fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let next = AtomicUsize::new(0);
