@@ -3,7 +3,7 @@ CARGO ?= cargo
 WGF := target/release/wgf
 JOBS ?=
 
-.PHONY: all build figures run test lint bench clean
+.PHONY: all build figures run test test-slurm lint bench clean
 
 all: figures
 
@@ -22,10 +22,15 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-# Formatting, lints and the whole test suite.
+# Formatting, lints and the whole test suite, the Slurm executor's checks included.
 test: lint
 	$(CARGO) test --locked --all-targets
 	$(CARGO) test --locked --doc
+	$(MAKE) test-slurm
+
+# The Slurm executor against a real single-node Slurm (installed from Debian's packages if missing, needs root).
+test-slurm:
+	bash tests/slurm/run.sh
 
 PEER_VENV := benches/peers/.venv
 

@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 use crate::figures;
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::runner::{self, RunOptions, Summary};
+use crate::pipeline::slurm::options::ExecutorName;
+use crate::pipeline::slurm::submission::SLURM_DIR;
+use crate::pipeline::slurm::submit::{self, SlurmRunOptions, Submitted};
+use crate::pipeline::slurm::task::{self, TaskId};
+use crate::pipeline::slurm::{self, wait};
 use crate::pipeline::status::{status, PointState};
 use crate::pipeline::store::Store;
 use crate::results::Results;
@@ -47,6 +52,24 @@ pub enum Command {
         /// No per-point progress lines, only the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Where points run: this machine (`local`) or Slurm job arrays (`slurm`); default: the pipeline's
+        /// `executor:`, else local.
+        #[arg(long, value_enum)]
+        executor: Option<ExecutorName>,
+        /// With `--executor slurm`: submit, print the job ids and return without waiting.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Runs one Slurm array task's points from a submission's plan file (written by `wgf run --executor slurm`).
+    #[command(hide = true)]
+    SlurmTask {
+        #[arg(long)]
+        plan: PathBuf,
+        #[arg(long)]
+        stage: String,
+        /// Array task index (default: $SLURM_ARRAY_TASK_ID).
+        #[arg(long)]
+        task: Option<usize>,
     },
     /// For each stage: cached, or stale and why.
     Status,
@@ -72,14 +95,29 @@ pub enum Command {
 pub fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match &cli.command {
-        Command::Run { stages, dry_run, force, jobs, quiet } => {
+        Command::Run { stages, dry_run, force, jobs, quiet, executor, no_wait } => {
+            let plan = load_plan(&cli)?;
+            if executor.unwrap_or(plan.executor) == ExecutorName::Slurm {
+                if jobs.is_some() {
+                    bail!(
+                        "--jobs applies to the local executor; with Slurm set `cpus_per_task` under `slurm:` in {}",
+                        cli.pipeline.display()
+                    );
+                }
+                let opts = SlurmRunOptions { stages: stages.clone(), dry_run: *dry_run, force: *force };
+                return cmd_run_slurm(&cli, &plan, &opts, *no_wait, *quiet);
+            }
+            if *no_wait {
+                bail!("--no-wait applies to `--executor slurm` only");
+            }
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             if jobs == 0 {
                 bail!("--jobs must be at least 1");
             }
             let opts = RunOptions { stages: stages.clone(), dry_run: *dry_run, force: *force, jobs, quiet: *quiet };
-            cmd_run(&cli, &opts)
+            cmd_run(&cli, &plan, &opts)
         }
+        Command::SlurmTask { plan, stage, task } => cmd_slurm_task(&cli, plan, stage, *task),
         Command::Status => cmd_status(&cli),
         Command::Dag => cmd_dag(&cli),
         Command::Figures { stages, force } => cmd_figures(&cli, stages, *force),
@@ -92,10 +130,9 @@ fn load_plan(cli: &Cli) -> anyhow::Result<Plan> {
     Ok(plan::load(&cli.pipeline)?)
 }
 
-fn cmd_run(cli: &Cli, opts: &RunOptions) -> anyhow::Result<ExitCode> {
-    let plan = load_plan(cli)?;
+fn cmd_run(cli: &Cli, plan: &Plan, opts: &RunOptions) -> anyhow::Result<ExitCode> {
     let store = Store::new(&cli.results);
-    let summary = runner::run(&plan, &store, opts)?;
+    let summary = runner::run(plan, &store, opts)?;
     if opts.dry_run {
         println!("dry run: {} point(s) would run, {} cached", summary.planned.len(), summary.cached);
         summary.planned.iter().for_each(|p| println!("  {p}"));
@@ -103,6 +140,60 @@ fn cmd_run(cli: &Cli, opts: &RunOptions) -> anyhow::Result<ExitCode> {
     }
     print_summary(&summary);
     Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn cmd_run_slurm(
+    cli: &Cli,
+    plan: &Plan,
+    opts: &SlurmRunOptions,
+    no_wait: bool,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    let store = Store::new(&cli.results);
+    // Held while submitting and waiting, so a local `wgf run` cannot compute the same points meanwhile.
+    let _lock = if opts.dry_run { None } else { Some(store.lock()?) };
+    match submit::submit(plan, &store, opts)? {
+        Submitted::Nothing { cached } => {
+            println!("summary: ran 0 (compute 0.00 s), cached {cached}, failed 0, skipped 0, wall 0.00 s");
+            Ok(ExitCode::SUCCESS)
+        }
+        Submitted::DryRun { cached, scripts } => {
+            let n = scripts.len();
+            println!("dry run: {n} job array(s) would be submitted ({cached} point(s) cached); nothing was submitted");
+            for (stage, text) in scripts {
+                println!("--- {stage}.sbatch\n{text}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Submitted::Jobs { dir, submission, jobs, cached } => {
+            for st in &submission.stages {
+                println!(
+                    "submitted {}: {} point(s) as Slurm job {} ({} array task(s))",
+                    st.name,
+                    st.todo.len(),
+                    jobs.stages[&st.name],
+                    st.tasks()
+                );
+            }
+            println!("plan and logs: {}", dir.dir.display());
+            if no_wait {
+                println!("not waiting (--no-wait): follow with `wgf status`; run `wgf figures` when the jobs are done");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut summary = wait::wait(&store, &dir, &submission, &jobs, quiet)?;
+            summary.cached = cached;
+            print_summary(&summary);
+            Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+fn cmd_slurm_task(cli: &Cli, plan: &Path, stage: &str, task: Option<usize>) -> anyhow::Result<ExitCode> {
+    let store = Store::new(&cli.results);
+    let id = TaskId::from_env(task).map_err(anyhow::Error::msg)?;
+    let outcome = task::run_task(&store, plan, stage, &id).map_err(anyhow::Error::msg)?;
+    println!("task {}_{}: ran {}, cached {}, failed {}", id.job, id.task, outcome.ran, outcome.cached, outcome.failed);
+    Ok(if outcome.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn print_summary(s: &Summary) {
@@ -130,7 +221,11 @@ fn cmd_status(cli: &Cli) -> anyhow::Result<ExitCode> {
     let plan = load_plan(cli)?;
     let store = Store::new(&cli.results);
     let mut all_cached = true;
-    for st in status(&plan, &store)? {
+    let mut stages = status(&plan, &store)?;
+    if let Some(warning) = slurm::status::annotate(&store, &mut stages) {
+        println!("warning: {warning}");
+    }
+    for st in stages {
         let (n, cached) = (st.points.len(), st.cached());
         if cached == n {
             println!("{:<24} {:<18} cached ({n} point{})", st.name, st.kind, if n == 1 { "" } else { "s" });
@@ -226,6 +321,12 @@ fn cmd_clean(cli: &Cli, unused: bool) -> anyhow::Result<ExitCode> {
                 remove(&store.stage_dir(&stage))?;
             }
         }
+    }
+    let slurm_dir = store.root().join(SLURM_DIR);
+    if !unused && slurm_dir.exists() {
+        // Plans, logs and failure records of Slurm submissions; never while their tasks may still read them.
+        submit::refuse_if_active(&store)?;
+        remove(&slurm_dir)?;
     }
     println!("removed {removed} cached entr{} from {}", if removed == 1 { "y" } else { "ies" }, store.root().display());
     Ok(ExitCode::SUCCESS)

@@ -30,6 +30,12 @@ const CASES: &[(&str, &str, usize, &[&str])] = &[
     ("absurd sweep", "stages:\n  - name: a\n    kind: three_point\n    params: {steps: 2}\n    sweep:\n      lambda: [1,2,3,4,5,6,7,8,9,10]\n      w0: [[0,1],[0,1],[0,1],[0,1],[0,1],[0,1],[0,1],[0,1],[0,1],[0,1]]\n      slope: [1,2,3,4,5,6,7,8,9,10]\n      loss_norm: [mse, half_mse, mse, half_mse, mse, half_mse, mse, half_mse, mse, half_mse]\n      steps_x: [1,2,3,4,5,6,7,8,9,10,11]\n", 5, &["more than 100000 points"]),
     ("grid too large for memory", "stages:\n  - name: g\n    kind: grid_jko\n    params:\n      n_w: 100000\n      n_b: 100000\n      eps: 0.01\n      tau: 0.1\n      steps: 2\n", 5, &["GB", "at most"]),
     ("particles too large for memory", "stages:\n  - name: p\n    kind: prox_sweep\n    params: {gamma: 1.0, distance: frobenius, seed: 0, m: 4000000000, steps: 10}\n", 4, &["GB", "reduce m"]),
+    ("slurm time limit", "slurm:\n  time_limit: 2h\nstages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n", 2, &["time_limit", "not a Slurm time limit", "01:30:00"]),
+    ("slurm option typo", "slurm:\n  partiton: long\nstages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n", 2, &["unknown field `partiton`", "did you mean `partition`"]),
+    ("slurm zero cpus in a stage", "stages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n    slurm:\n      cpus_per_task: 0\n", 6, &["cpus_per_task", "at least 1"]),
+    ("slurm negative points per task", "slurm:\n  points_per_task: -2\nstages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n", 2, &["points_per_task"]),
+    ("slurm reserved sbatch arg", "slurm:\n  sbatch_args: [\"--array=0-9\"]\nstages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n", 2, &["--array", "set by wgf itself"]),
+    ("unknown executor", "executor: slurmm\nstages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n", 1, &["unknown variant `slurmm`", "did you mean `slurm`"]),
     ("unknown enum value", "stages:\n  - name: p\n    kind: prox_sweep\n    params: {gamma: 1.0, seed: 0}\n    sweep:\n      distance: [frobenius, wasserstien]\n", 6, &["unknown variant `wasserstien`", "did you mean `wasserstein`"]),
 ];
 

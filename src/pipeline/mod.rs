@@ -4,6 +4,7 @@ pub mod key;
 pub mod plan;
 pub mod progress;
 pub mod runner;
+pub mod slurm;
 pub mod spec;
 pub mod status;
 pub mod store;

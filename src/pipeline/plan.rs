@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::key::{point_key, stage_key, Key};
+use super::slurm::options::{ExecutorName, SlurmOptions};
 use super::spec::{self, did_you_mean, Declared, SpecError, SpecErrors, StageDecl};
 use crate::experiments::{find_kind, Kind, KINDS};
 
@@ -14,7 +15,7 @@ use crate::experiments::{find_kind, Kind, KINDS};
 pub const MAX_POINTS_PER_STAGE: usize = 100_000;
 
 /// One fully resolved unit of work.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Point {
     /// The swept values that distinguish this point (empty for an unswept stage).
     pub coords: BTreeMap<String, Value>,
@@ -50,10 +51,13 @@ pub struct PlannedStage {
     pub key: Key,
     /// Keys of the inputs' stages, by name.
     pub input_keys: BTreeMap<String, Key>,
+    /// The pipeline's Slurm options with this stage's overrides applied.
+    pub slurm: SlurmOptions,
 }
 
 pub struct Plan {
     pub file: PathBuf,
+    pub executor: ExecutorName,
     /// In topological order: every stage after its inputs.
     pub stages: Vec<PlannedStage>,
 }
@@ -136,13 +140,14 @@ pub fn plan(d: &Declared) -> Result<Plan, SpecErrors> {
                     key: stage_key(kind.name, &keys),
                     points,
                     input_keys,
+                    slurm: decl.slurm.over(&d.slurm),
                 });
             }
             Err(mut e) => errors.append(&mut e),
         }
     }
     if errors.is_empty() {
-        Ok(Plan { file: d.file.clone(), stages })
+        Ok(Plan { file: d.file.clone(), executor: d.executor, stages })
     } else {
         Err(SpecErrors(errors))
     }
@@ -190,7 +195,9 @@ fn check_stages(d: &Declared) -> Vec<SpecError> {
             }
         }
         errors.extend(check_sweep(d, i, s));
+        errors.extend(s.slurm.problems().into_iter().map(|(f, m)| d.error(&format!("stages[{i}].slurm.{f}"), m)));
     }
+    errors.extend(d.slurm.problems().into_iter().map(|(f, m)| d.error(&format!("slurm.{f}"), m)));
     errors
 }
 

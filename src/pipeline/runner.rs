@@ -12,7 +12,7 @@ use super::key::Key;
 use super::plan::{Plan, PlannedStage, Point};
 use super::progress::{PointOutcome, Progress};
 use super::store::{now_unix, stage_tables, CurrentPoint, CurrentRecord, Manifest, Store, StoreError};
-use crate::experiments::{RunContext, StageTables, Table};
+use crate::experiments::{Kind, RunContext, StageTables, Table};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -198,63 +198,87 @@ fn waves<'a>(selected: &[&'a PlannedStage]) -> Vec<Vec<&'a PlannedStage>> {
 }
 
 fn load_inputs(plan: &Plan, store: &Store, stage: &PlannedStage) -> Result<BTreeMap<String, StageTables>, StoreError> {
+    let upstream = stage.inputs.iter().map(|name| {
+        let up = plan.stage(name).expect("validated input");
+        (name.clone(), up.kind, up.points.iter().map(|p| p.key.clone()).collect())
+    });
+    input_tables(store, upstream)
+}
+
+/// The tables of each input stage, given as (name, kind, point keys in plan order).
+pub(crate) fn input_tables(
+    store: &Store,
+    upstream: impl IntoIterator<Item = (String, &'static Kind, Vec<Key>)>,
+) -> Result<BTreeMap<String, StageTables>, StoreError> {
     let mut out = BTreeMap::new();
-    for name in &stage.inputs {
-        let upstream = plan.stage(name).expect("validated input");
-        let keys: Vec<Key> = upstream.points.iter().map(|p| p.key.clone()).collect();
-        out.insert(name.clone(), stage_tables(store, name, &keys, upstream.kind.tables)?);
+    for (name, kind, keys) in upstream {
+        let tables = stage_tables(store, &name, &keys, kind.tables)?;
+        out.insert(name, tables);
     }
     Ok(out)
 }
 
 fn execute(task: &Task, store: &Store, inputs: &BTreeMap<String, StageTables>, progress: &Progress) -> TaskResult {
     let (stage, point) = (task.stage, task.point);
-    progress.started(&stage.name, &point.label());
-    let started = now_unix();
-    let clock = Instant::now();
     let label = point.label();
+    progress.started(&stage.name, &label);
+    let clock = Instant::now();
     let report = |fraction: f64| progress.point(&stage.name, &label, fraction);
-    let outcome = compute(task, inputs, &report).and_then(|tables| {
-        let manifest = Manifest {
-            stage: stage.name.clone(),
-            kind: stage.kind.name.to_string(),
-            version: stage.kind.version,
-            key: point.key.clone(),
-            params: point.params.clone(),
-            coords: point.coords.clone(),
-            inputs: stage.input_keys.clone(),
-            crate_version: env!("CARGO_PKG_VERSION").to_string(),
-            started_unix: started,
-            finished_unix: now_unix(),
-            wall_seconds: clock.elapsed().as_secs_f64(),
-            tables: BTreeMap::new(),
-            extra: BTreeMap::new(),
-        };
-        let tables: Vec<(String, DataFrame)> = tables.into_iter().map(|t| (t.name, t.frame)).collect();
-        store.write_entry(manifest, &tables).map(|_| ()).map_err(|e| e.to_string())
-    });
+    let outcome = compute_and_store(store, &stage.name, stage.kind, point, &stage.input_keys, inputs, &report);
     let seconds = clock.elapsed().as_secs_f64();
     match outcome {
         Ok(()) => {
-            progress.finished(&stage.name, &point.label(), PointOutcome::Ran, seconds, "");
+            progress.finished(&stage.name, &label, PointOutcome::Ran, seconds, "");
             TaskResult::Done { seconds }
         }
         Err(message) => {
-            progress.finished(&stage.name, &point.label(), PointOutcome::Failed, seconds, &format!(": {message}"));
+            progress.finished(&stage.name, &label, PointOutcome::Failed, seconds, &format!(": {message}"));
             TaskResult::Failed { message, seconds }
         }
     }
 }
 
+/// Computes one point and writes its entry atomically; shared by the local runner and Slurm array tasks.
+pub(crate) fn compute_and_store(
+    store: &Store,
+    stage: &str,
+    kind: &'static Kind,
+    point: &Point,
+    input_keys: &BTreeMap<String, Key>,
+    inputs: &BTreeMap<String, StageTables>,
+    report: &(dyn Fn(f64) + Sync),
+) -> Result<(), String> {
+    let started = now_unix();
+    let clock = Instant::now();
+    let tables = compute(kind, &point.params, inputs, report)?;
+    let manifest = Manifest {
+        stage: stage.to_string(),
+        kind: kind.name.to_string(),
+        version: kind.version,
+        key: point.key.clone(),
+        params: point.params.clone(),
+        coords: point.coords.clone(),
+        inputs: input_keys.clone(),
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_unix: started,
+        finished_unix: now_unix(),
+        wall_seconds: clock.elapsed().as_secs_f64(),
+        tables: BTreeMap::new(),
+        extra: BTreeMap::new(),
+    };
+    let tables: Vec<(String, DataFrame)> = tables.into_iter().map(|t| (t.name, t.frame)).collect();
+    store.write_entry(manifest, &tables).map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// Runs the experiment, turning errors, panics, missing tables and non-finite numbers into a message.
 fn compute(
-    task: &Task,
+    kind: &Kind,
+    params: &serde_json::Value,
     inputs: &BTreeMap<String, StageTables>,
     report: &(dyn Fn(f64) + Sync),
 ) -> Result<Vec<Table>, String> {
-    let kind = task.stage.kind;
     let ctx = RunContext { inputs, progress: report };
-    let tables = match catch_unwind(AssertUnwindSafe(|| (kind.run)(&task.point.params, &ctx))) {
+    let tables = match catch_unwind(AssertUnwindSafe(|| (kind.run)(params, &ctx))) {
         Ok(Ok(tables)) => tables,
         Ok(Err(e)) => return Err(format!("{e:#}")),
         Err(panic) => {
@@ -295,7 +319,7 @@ pub fn check_finite(table: &Table) -> Result<(), String> {
     Ok(())
 }
 
-fn current_record(stage: &PlannedStage) -> CurrentRecord {
+pub(crate) fn current_record(stage: &PlannedStage) -> CurrentRecord {
     CurrentRecord {
         stage: stage.name.clone(),
         kind: stage.kind.name.to_string(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::slurm::options::{ExecutorName, SlurmOptions};
 use super::yaml::{self, LocatedDocument, Location};
 
 /// One problem in the pipeline file.
@@ -52,6 +53,10 @@ impl std::error::Error for SpecErrors {}
 #[serde(deny_unknown_fields)]
 struct PipelineFile {
     stages: Vec<StageDecl>,
+    #[serde(default)]
+    executor: ExecutorName,
+    #[serde(default)]
+    slurm: SlurmOptions,
 }
 
 /// A stage as declared, before sweeps are expanded.
@@ -69,6 +74,9 @@ pub struct StageDecl {
     pub sweep: Map<String, Value>,
     #[serde(default)]
     pub inputs: Vec<String>,
+    /// Overrides of the top-level `slurm:` options for this stage's array jobs.
+    #[serde(default)]
+    pub slurm: SlurmOptions,
 }
 
 /// The declarations and the located document they came from.
@@ -76,6 +84,9 @@ pub struct Declared {
     pub file: PathBuf,
     pub doc: LocatedDocument,
     pub stages: Vec<StageDecl>,
+    /// The executor `wgf run` uses when `--executor` is not given.
+    pub executor: ExecutorName,
+    pub slurm: SlurmOptions,
 }
 
 impl Declared {
@@ -124,7 +135,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Declared, SpecErrors> {
         }]));
     }
     match serde_path_to_error::deserialize::<_, PipelineFile>(&doc.value) {
-        Ok(p) => Ok(Declared { file: file.into(), doc, stages: p.stages }),
+        Ok(p) => Ok(Declared { file: file.into(), doc, stages: p.stages, executor: p.executor, slurm: p.slurm }),
         Err(e) => {
             let path = e.path().to_string();
             let message = explain_serde(&e.inner().to_string());

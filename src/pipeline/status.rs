@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::key::Key;
 use super::plan::{Plan, PlannedStage, Point};
 use super::store::{CurrentRecord, Store, StoreError};
 
@@ -19,6 +20,8 @@ pub struct StageStatus {
     pub name: String,
     pub kind: String,
     pub points: Vec<(String, PointState)>,
+    /// The points' keys, in the same order.
+    pub keys: Vec<Key>,
 }
 
 impl StageStatus {
@@ -49,7 +52,8 @@ fn stage_status(store: &Store, stage: &PlannedStage) -> Result<StageStatus, Stor
         };
         points.push((point.label(), state));
     }
-    Ok(StageStatus { name: stage.name.clone(), kind: stage.kind.name.into(), points })
+    let keys = stage.points.iter().map(|p| p.key.clone()).collect();
+    Ok(StageStatus { name: stage.name.clone(), kind: stage.kind.name.into(), points, keys })
 }
 
 fn why_stale(stage: &PlannedStage, point: &Point, last: Option<&CurrentRecord>) -> String {

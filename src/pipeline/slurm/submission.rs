@@ -1,0 +1,227 @@
+//! The immutable plan file of one Slurm submission: exactly which points each array task computes, with their
+//! resolved parameters and keys, so that editing pipeline.yaml while jobs are queued changes nothing they do.
+//!
+//! Layout: `results/.slurm/<id>/` holds `plan.json`, one `<stage>.sbatch` per stage, `jobs.json` (the job ids),
+//! `logs/` (one file per array task) and `failures/<stage>/<key>.json` (one record per failed point).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::options::SlurmOptions;
+use super::SlurmError;
+use crate::experiments::{find_kind, Kind};
+use crate::pipeline::key::{point_key, Key};
+use crate::pipeline::plan::{PlannedStage, Point};
+use crate::pipeline::store::{now_unix, write_atomic, CurrentPoint, CurrentRecord, Store};
+
+pub const SLURM_DIR: &str = ".slurm";
+pub const PLAN_FILE: &str = "plan.json";
+pub const JOBS_FILE: &str = "jobs.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Submission {
+    pub id: String,
+    pub created_unix: f64,
+    pub pipeline: PathBuf,
+    pub crate_version: String,
+    /// In topological order.
+    pub stages: Vec<SubmittedStage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmittedStage {
+    pub name: String,
+    pub kind: String,
+    pub version: u32,
+    pub stage_key: Key,
+    pub input_keys: BTreeMap<String, Key>,
+    /// Every input stage's kind and point keys in plan order: the tasks load their input tables from these.
+    pub input_points: BTreeMap<String, InputStage>,
+    /// Every point of the stage (the complete set makes up `current.json`).
+    pub points: Vec<Point>,
+    /// Indexes into `points` of those to compute, split into array tasks of `options.points_per_task()`.
+    pub todo: Vec<usize>,
+    pub options: SlurmOptions,
+}
+
+impl SubmittedStage {
+    pub fn new(stage: &PlannedStage, input_points: BTreeMap<String, InputStage>, todo: Vec<usize>) -> SubmittedStage {
+        SubmittedStage {
+            name: stage.name.clone(),
+            kind: stage.kind.name.to_string(),
+            version: stage.kind.version,
+            stage_key: stage.key.clone(),
+            input_keys: stage.input_keys.clone(),
+            input_points,
+            points: stage.points.clone(),
+            todo,
+            options: stage.slurm.clone(),
+        }
+    }
+
+    pub fn tasks(&self) -> usize {
+        self.todo.len().div_ceil(self.options.points_per_task())
+    }
+
+    /// The points array task `task` computes.
+    pub fn task_points(&self, task: usize) -> Vec<&Point> {
+        let per = self.options.points_per_task();
+        self.todo.iter().skip(task * per).take(per).map(|&i| &self.points[i]).collect()
+    }
+
+    /// The task that computes point `index` (an index into `points`), if this submission computes it.
+    pub fn task_of(&self, index: usize) -> Option<usize> {
+        self.todo.iter().position(|&i| i == index).map(|pos| pos / self.options.points_per_task())
+    }
+
+    /// The kind this binary runs for the stage, refusing a plan made by a different algorithm version or whose
+    /// keys do not match its parameters (a hand-edited or damaged plan file).
+    pub fn verified_kind(&self) -> Result<&'static Kind, String> {
+        let kind = find_kind(&self.kind).ok_or_else(|| format!("this wgf has no stage kind `{}`", self.kind))?;
+        if kind.version != self.version {
+            return Err(format!(
+                "stage `{}`: the plan was made for {} version {}, this wgf binary has version {}; \
+                 resubmit with this binary (`wgf run --executor slurm`)",
+                self.name, self.kind, self.version, kind.version
+            ));
+        }
+        for p in &self.points {
+            if point_key(kind.name, kind.version, &p.params, &self.input_keys) != p.key {
+                return Err(format!(
+                    "stage `{}`: point {} does not match its key; the plan file was altered",
+                    self.name,
+                    p.label()
+                ));
+            }
+        }
+        Ok(kind)
+    }
+
+    pub fn current_record(&self) -> CurrentRecord {
+        CurrentRecord {
+            stage: self.name.clone(),
+            kind: self.kind.clone(),
+            version: self.version,
+            stage_key: self.stage_key.clone(),
+            inputs: self.input_keys.clone(),
+            points: self
+                .points
+                .iter()
+                .map(|p| CurrentPoint { key: p.key.clone(), coords: p.coords.clone(), params: p.params.clone() })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InputStage {
+    pub kind: String,
+    pub keys: Vec<Key>,
+}
+
+impl InputStage {
+    pub fn of(stage: &PlannedStage) -> InputStage {
+        InputStage { kind: stage.kind.name.to_string(), keys: stage.points.iter().map(|p| p.key.clone()).collect() }
+    }
+}
+
+/// The job id of each submitted stage's array.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Jobs {
+    pub stages: BTreeMap<String, String>,
+}
+
+impl Submission {
+    pub fn new(pipeline: &Path, stages: Vec<SubmittedStage>) -> Submission {
+        let now = now_unix();
+        Submission {
+            id: format!("{:.0}-{}", now, std::process::id()),
+            created_unix: now,
+            pipeline: pipeline.to_path_buf(),
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            stages,
+        }
+    }
+
+    pub fn stage(&self, name: &str) -> Option<&SubmittedStage> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+/// Where one submission's files live.
+#[derive(Debug, Clone)]
+pub struct SubmissionDir {
+    pub dir: PathBuf,
+}
+
+impl SubmissionDir {
+    pub fn new(store: &Store, id: &str) -> SubmissionDir {
+        SubmissionDir { dir: store.root().join(SLURM_DIR).join(id) }
+    }
+
+    pub fn plan_file(&self) -> PathBuf {
+        self.dir.join(PLAN_FILE)
+    }
+
+    pub fn script(&self, stage: &str) -> PathBuf {
+        self.dir.join(format!("{stage}.sbatch"))
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    /// The log of one array task; `%A`/`%a` are Slurm's job and task placeholders.
+    pub fn log(&self, stage: &str, job: &str, task: &str) -> PathBuf {
+        self.logs().join(format!("{stage}-{job}_{task}.out"))
+    }
+
+    pub fn failures(&self, stage: &str) -> PathBuf {
+        self.dir.join("failures").join(stage)
+    }
+
+    /// Writes the plan file once and makes it read-only: it is the contract with the queued tasks.
+    pub fn write_plan(&self, submission: &Submission) -> Result<(), SlurmError> {
+        fs::create_dir_all(self.logs()).map_err(|e| SlurmError::Plan(format!("{}: {e}", self.logs().display())))?;
+        let json = serde_json::to_vec_pretty(submission).expect("plan serialises");
+        write_atomic(&self.plan_file(), &json)?;
+        let mut perms = fs::metadata(self.plan_file()).map_err(|e| SlurmError::Plan(e.to_string()))?.permissions();
+        perms.set_readonly(true);
+        let _ = fs::set_permissions(self.plan_file(), perms);
+        Ok(())
+    }
+
+    pub fn read_plan(&self) -> Result<Submission, String> {
+        read_plan(&self.plan_file())
+    }
+
+    pub fn write_jobs(&self, jobs: &Jobs) -> Result<(), SlurmError> {
+        let json = serde_json::to_vec_pretty(jobs).expect("jobs serialise");
+        Ok(write_atomic(&self.dir.join(JOBS_FILE), &json)?)
+    }
+
+    pub fn read_jobs(&self) -> Option<Jobs> {
+        fs::read(self.dir.join(JOBS_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    }
+}
+
+pub fn read_plan(file: &Path) -> Result<Submission, String> {
+    let bytes = fs::read(file).map_err(|e| format!("cannot read the plan file {}: {e}", file.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("the plan file {} is damaged: {e}", file.display()))
+}
+
+/// Every submission under the results directory, newest first.
+pub fn submissions(store: &Store) -> Vec<(SubmissionDir, Submission)> {
+    let root = store.root().join(SLURM_DIR);
+    let Ok(entries) = fs::read_dir(&root) else { return Vec::new() };
+    let mut out: Vec<(SubmissionDir, Submission)> = entries
+        .flatten()
+        .map(|e| SubmissionDir { dir: e.path() })
+        .filter_map(|d| d.read_plan().ok().map(|s| (d, s)))
+        .collect();
+    out.sort_by(|a, b| b.1.created_unix.total_cmp(&a.1.created_unix));
+    out
+}
