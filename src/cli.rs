@@ -13,7 +13,7 @@ use crate::pipeline::slurm::options::ExecutorName;
 use crate::pipeline::slurm::submission::SLURM_DIR;
 use crate::pipeline::slurm::submit::{self, SlurmRunOptions, Submitted};
 use crate::pipeline::slurm::task::{self, TaskId};
-use crate::pipeline::slurm::{self, wait};
+use crate::pipeline::slurm::{self, wait, SlurmError};
 use crate::pipeline::status::{status, PointState};
 use crate::pipeline::store::Store;
 use crate::results::Results;
@@ -225,14 +225,17 @@ fn cmd_status(cli: &Cli) -> anyhow::Result<ExitCode> {
     if let Some(warning) = slurm::status::annotate(&store, &mut stages) {
         println!("warning: {warning}");
     }
+    let name_width = stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let kind_width = stages.iter().map(|s| s.kind.len()).max().unwrap_or(0);
     for st in stages {
         let (n, cached) = (st.points.len(), st.cached());
         if cached == n {
-            println!("{:<24} {:<18} cached ({n} point{})", st.name, st.kind, if n == 1 { "" } else { "s" });
+            let s = if n == 1 { "" } else { "s" };
+            println!("{:<name_width$}  {:<kind_width$}  cached ({n} point{s})", st.name, st.kind);
             continue;
         }
         all_cached = false;
-        println!("{:<24} {:<18} stale: {} of {n} point(s) to run", st.name, st.kind, n - cached);
+        println!("{:<name_width$}  {:<kind_width$}  stale: {} of {n} point(s) to run", st.name, st.kind, n - cached);
         print_stale_reasons(&st.points);
     }
     if !all_cached {
@@ -301,6 +304,12 @@ fn cmd_clean(cli: &Cli, unused: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let _lock = store.lock()?;
+    // Slurm tasks write without the runner lock: never delete under them (nor their plans, logs and records).
+    match submit::refuse_if_active(&store) {
+        Err(e @ SlurmError::Plan(_)) => return Err(e.into()),
+        Err(e) => eprintln!("warning: cannot ask Slurm whether earlier jobs still run ({e}); assuming none do"),
+        Ok(()) => {}
+    }
     let plan = if unused { Some(load_plan(cli)?) } else { None };
     let mut removed = 0usize;
     for stage in store.stages()? {
@@ -324,8 +333,6 @@ fn cmd_clean(cli: &Cli, unused: bool) -> anyhow::Result<ExitCode> {
     }
     let slurm_dir = store.root().join(SLURM_DIR);
     if !unused && slurm_dir.exists() {
-        // Plans, logs and failure records of Slurm submissions; never while their tasks may still read them.
-        submit::refuse_if_active(&store)?;
         remove(&slurm_dir)?;
     }
     println!("removed {removed} cached entr{} from {}", if removed == 1 { "y" } else { "ies" }, store.root().display());

@@ -1,5 +1,5 @@
-//! Content-hash keys (SPEC §4): sha256 over a canonical serialisation of kind, algorithm version, resolved
-//! parameters and input keys. Canonical means: mapping keys sorted, floats by their exact IEEE bits, integers and
+//! Content-hash keys (SPEC §4): sha256 over a canonical serialisation of kind, algorithm version, source hash,
+//! resolved parameters and input keys. Canonical means: mapping keys sorted, floats by their exact IEEE bits, integers and
 //! strings tagged, so that YAML comments, key order or `1.0` vs `1.00` can never change a key, and `1` vs `1.5`
 //! always does.
 
@@ -80,12 +80,16 @@ pub fn canonical_bytes(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// A hash of the sources that compute results (`src/numerics`, `src/experiments`; see build.rs): part of every
+/// key, so results computed by other code never pass for current ones, whether or not a VERSION was bumped.
+pub const SOURCE_HASH: &str = env!("WGF_SOURCE_HASH");
+
 /// The key of one point of a stage.
 pub fn point_key(kind: &str, version: u32, params: &Value, inputs: &BTreeMap<String, Key>) -> Key {
     let mut bytes = Vec::with_capacity(256);
     bytes.extend_from_slice(b"wgf-point-v1\0");
     canonical_bytes(&Value::String(kind.into()), &mut bytes);
-    bytes.extend_from_slice(format!("version{version};").as_bytes());
+    bytes.extend_from_slice(format!("version{version};source{SOURCE_HASH};").as_bytes());
     canonical_bytes(params, &mut bytes);
     for (name, key) in inputs {
         canonical_bytes(&Value::String(name.clone()), &mut bytes);

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use polars::prelude::{DataFrame, DataType};
 
-use super::key::Key;
+use super::key::{Key, SOURCE_HASH};
 use super::plan::{Plan, PlannedStage, Point};
 use super::progress::{PointOutcome, Progress};
 use super::store::{now_unix, stage_tables, CurrentPoint, CurrentRecord, Manifest, Store, StoreError};
@@ -260,6 +260,7 @@ pub(crate) fn compute_and_store(
         coords: point.coords.clone(),
         inputs: input_keys.clone(),
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        source: SOURCE_HASH.to_string(),
         started_unix: started,
         finished_unix: now_unix(),
         wall_seconds: clock.elapsed().as_secs_f64(),
@@ -325,6 +326,7 @@ pub(crate) fn current_record(stage: &PlannedStage) -> CurrentRecord {
         kind: stage.kind.name.to_string(),
         version: stage.kind.version,
         stage_key: stage.key.clone(),
+        source: SOURCE_HASH.to_string(),
         inputs: stage.input_keys.clone(),
         points: stage
             .points

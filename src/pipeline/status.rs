@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::key::Key;
+use super::key::{Key, SOURCE_HASH};
 use super::plan::{Plan, PlannedStage, Point};
 use super::store::{CurrentRecord, Store, StoreError};
 
@@ -63,6 +63,10 @@ fn why_stale(stage: &PlannedStage, point: &Point, last: Option<&CurrentRecord>) 
     }
     if last.version != stage.kind.version {
         return format!("algorithm version of {} changed: {} → {}", stage.kind.name, last.version, stage.kind.version);
+    }
+    if last.source != SOURCE_HASH {
+        let before = if last.source.is_empty() { "unrecorded" } else { last.source.as_str() };
+        return format!("the numerics or experiment code changed (source hash {before} → {SOURCE_HASH})");
     }
     let Some(before) = last.points.iter().find(|p| p.coords == point.coords) else {
         return "new sweep point".into();

@@ -65,6 +65,9 @@ pub struct Manifest {
     pub coords: BTreeMap<String, Value>,
     pub inputs: BTreeMap<String, Key>,
     pub crate_version: String,
+    /// The source hash of the code that computed it (see `key::SOURCE_HASH`).
+    #[serde(default)]
+    pub source: String,
     pub started_unix: f64,
     pub finished_unix: f64,
     pub wall_seconds: f64,
@@ -80,6 +83,9 @@ pub struct CurrentRecord {
     pub kind: String,
     pub version: u32,
     pub stage_key: Key,
+    /// The source hash of the code that computed it (see `key::SOURCE_HASH`).
+    #[serde(default)]
+    pub source: String,
     pub inputs: BTreeMap<String, Key>,
     pub points: Vec<CurrentPoint>,
 }

@@ -9,6 +9,10 @@ use crate::pipeline::store::Store;
 /// Rewrites the reason of every stale point that a Slurm submission computes. Returns a warning when squeue
 /// cannot be asked (queue states are then unknown; failure records are still shown).
 pub fn annotate(store: &Store, stages: &mut [StageStatus]) -> Option<String> {
+    let stale = stages.iter().any(|s| s.points.iter().any(|(_, state)| *state != PointState::Cached));
+    if !stale {
+        return None;
+    }
     let subs: Vec<(SubmissionDir, Submission, Jobs)> =
         submissions(store).into_iter().filter_map(|(d, s)| d.read_jobs().map(|j| (d, s, j))).collect();
     if subs.is_empty() {

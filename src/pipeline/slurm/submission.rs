@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::options::SlurmOptions;
 use super::SlurmError;
 use crate::experiments::{find_kind, Kind};
-use crate::pipeline::key::{point_key, Key};
+use crate::pipeline::key::{point_key, Key, SOURCE_HASH};
 use crate::pipeline::plan::{PlannedStage, Point};
 use crate::pipeline::store::{now_unix, write_atomic, CurrentPoint, CurrentRecord, Store};
 
@@ -27,6 +27,8 @@ pub struct Submission {
     pub created_unix: f64,
     pub pipeline: PathBuf,
     pub crate_version: String,
+    /// The source hash of the submitting binary; a task run by a binary built from other sources refuses to run.
+    pub source: String,
     /// In topological order.
     pub stages: Vec<SubmittedStage>,
 }
@@ -106,6 +108,7 @@ impl SubmittedStage {
             kind: self.kind.clone(),
             version: self.version,
             stage_key: self.stage_key.clone(),
+            source: SOURCE_HASH.to_string(),
             inputs: self.input_keys.clone(),
             points: self
                 .points
@@ -142,12 +145,25 @@ impl Submission {
             created_unix: now,
             pipeline: pipeline.to_path_buf(),
             crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            source: SOURCE_HASH.to_string(),
             stages,
         }
     }
 
     pub fn stage(&self, name: &str) -> Option<&SubmittedStage> {
         self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// Refuses a plan submitted by a wgf built from other sources: its keys would name other results.
+    pub fn check_source(&self) -> Result<(), String> {
+        if self.source == SOURCE_HASH {
+            return Ok(());
+        }
+        Err(format!(
+            "this wgf binary was built from other sources (source hash {SOURCE_HASH}) than the one that submitted \
+             the plan ({}); rebuild it, or submit again with this binary",
+            self.source
+        ))
     }
 }
 

@@ -57,7 +57,7 @@ pub fn run_task(store: &Store, plan_file: &Path, stage_name: &str, id: &TaskId) 
         }
         TaskOutcome { failed: points.len(), ..Default::default() }
     };
-    let kind = match stage.verified_kind() {
+    let kind = match submission.check_source().and_then(|()| stage.verified_kind()) {
         Ok(k) => k,
         Err(message) => return Ok(fail_all(&message)),
     };
