@@ -132,6 +132,9 @@ fn load_plan(cli: &Cli) -> anyhow::Result<Plan> {
 
 fn cmd_run(cli: &Cli, plan: &Plan, opts: &RunOptions) -> anyhow::Result<ExitCode> {
     let store = Store::new(&cli.results);
+    if !opts.dry_run {
+        refuse_if_slurm_active(&store)?;
+    }
     let summary = runner::run(plan, &store, opts)?;
     if opts.dry_run {
         println!("dry run: {} point(s) would run, {} cached", summary.planned.len(), summary.cached);
@@ -185,6 +188,19 @@ fn cmd_run_slurm(
             print_summary(&summary);
             Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+    }
+}
+
+/// Slurm tasks write without the runner lock: a local run or a clean must not work under them. Where Slurm
+/// cannot be asked (results copied to a laptop), say so and go on.
+fn refuse_if_slurm_active(store: &Store) -> anyhow::Result<()> {
+    match submit::refuse_if_active(store) {
+        Err(e @ SlurmError::Plan(_)) => Err(e.into()),
+        Err(e) => {
+            eprintln!("warning: cannot ask Slurm whether earlier jobs still run ({e}); assuming none do");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
     }
 }
 
@@ -305,11 +321,7 @@ fn cmd_clean(cli: &Cli, unused: bool) -> anyhow::Result<ExitCode> {
     }
     let _lock = store.lock()?;
     // Slurm tasks write without the runner lock: never delete under them (nor their plans, logs and records).
-    match submit::refuse_if_active(&store) {
-        Err(e @ SlurmError::Plan(_)) => return Err(e.into()),
-        Err(e) => eprintln!("warning: cannot ask Slurm whether earlier jobs still run ({e}); assuming none do"),
-        Ok(()) => {}
-    }
+    refuse_if_slurm_active(&store)?;
     let plan = if unused { Some(load_plan(cli)?) } else { None };
     let mut removed = 0usize;
     for stage in store.stages()? {

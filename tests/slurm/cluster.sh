@@ -60,7 +60,8 @@ CONF
 }
 
 slurm_stop() {
-  local D=$1 f p files=("$D/slurmd.pid" "$D/slurmctld.pid")
+  local D=$1 f p
+  local files=("$D/slurmd.pid" "$D/slurmctld.pid")
   [ -e "$D/started-munged" ] && files+=(/run/munge/munged.pid)
   for f in "${files[@]}"; do
     [ -s "$f" ] || continue

@@ -58,10 +58,9 @@ pub fn query(job_ids: &[String]) -> Result<QueueSnapshot, SlurmError> {
         if stderr.contains("Invalid job id") {
             return Ok(QueueSnapshot::new());
         }
-        return Err(SlurmError::Refused {
-            command: format!("squeue {}", args.join(" ")),
-            stderr: stderr.trim().into(),
-        });
+        // Slurm's clients print a chain of lines; the last one says what finally went wrong.
+        let last = stderr.trim().lines().last().unwrap_or("").to_string();
+        return Err(SlurmError::Refused { command: format!("squeue {}", args.join(" ")), stderr: last });
     }
     Ok(parse(&String::from_utf8_lossy(&out.stdout)))
 }

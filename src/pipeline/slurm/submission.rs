@@ -241,3 +241,49 @@ pub fn submissions(store: &Store) -> Vec<(SubmissionDir, Submission)> {
     out.sort_by(|a, b| b.1.created_unix.total_cmp(&a.1.created_unix));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::plan::plan;
+    use crate::pipeline::spec::parse;
+
+    fn submission() -> Submission {
+        let yaml = "stages:\n  - name: toy\n    kind: three_point\n    params: {steps: 2}\n    sweep:\n      lambda: [1.0, 0.5, 0.25]\n  - name: sum\n    kind: three_point_summary\n    inputs: [toy]\n    params: {source: toy}\n";
+        let plan = plan(&parse(Path::new("p.yaml"), yaml).unwrap()).unwrap();
+        let toy = SubmittedStage::new(&plan.stages[0], BTreeMap::new(), vec![0, 2]);
+        let inputs = [("toy".to_string(), InputStage::of(&plan.stages[0]))].into();
+        let sum = SubmittedStage::new(&plan.stages[1], inputs, vec![0]);
+        Submission::new(Path::new("p.yaml"), vec![toy, sum])
+    }
+
+    #[test]
+    fn plan_file_round_trips_read_only_and_lists_every_submission() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let sub = submission();
+        let dir = SubmissionDir::new(&store, &sub.id);
+        dir.write_plan(&sub).unwrap();
+        let back = dir.read_plan().unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&sub).unwrap());
+        assert!(fs::metadata(dir.plan_file()).unwrap().permissions().readonly());
+        let stage = back.stage("toy").unwrap();
+        assert_eq!((stage.tasks(), stage.task_of(2), stage.task_of(1)), (2, Some(1), None));
+        assert_eq!(stage.task_points(1)[0].key, stage.points[2].key);
+        assert_eq!(back.stage("sum").unwrap().input_points["toy"].keys.len(), 3);
+        assert_eq!(submissions(&store).len(), 1);
+        assert!(back.check_source().is_ok());
+    }
+
+    #[test]
+    fn a_plan_from_other_code_or_with_altered_parameters_is_refused() {
+        let mut sub = submission();
+        assert!(sub.stages[0].verified_kind().is_ok());
+        sub.stages[0].points[1].params["steps"] = serde_json::json!(3);
+        assert!(sub.stages[0].verified_kind().err().unwrap().contains("does not match its key"));
+        sub.stages[1].version += 1;
+        assert!(sub.stages[1].verified_kind().err().unwrap().contains("version"));
+        sub.source = "0000".into();
+        assert!(sub.check_source().unwrap_err().contains("other sources"));
+    }
+}
