@@ -2,6 +2,9 @@
 CARGO ?= cargo
 WGF := target/release/wgf
 JOBS ?=
+# `make figures EXECUTOR=slurm` computes the points as Slurm job arrays; figures are always drawn here.
+EXECUTOR ?=
+RUN_FLAGS = $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 .PHONY: all build figures run test test-slurm lint bench clean
 
@@ -12,11 +15,11 @@ build:
 
 # Build, bring every stage up to date (cached stages are not recomputed), draw every figure.
 figures: build
-	$(WGF) run $(if $(JOBS),--jobs $(JOBS))
+	$(WGF) run $(RUN_FLAGS)
 	$(WGF) figures
 
 run: build
-	$(WGF) run $(if $(JOBS),--jobs $(JOBS))
+	$(WGF) run $(RUN_FLAGS)
 
 lint:
 	$(CARGO) fmt --check
