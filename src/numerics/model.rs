@@ -8,7 +8,9 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 use super::error::{NumResult, NumericsError};
 use super::objective::Objective;
 
+mod fused;
 mod kernel;
+pub use fused::SimdLevel;
 use kernel::LANES;
 
 /// Output scaling of the network: f = Σ_i (Sum) or (1/m) Σ_i (Mean, mean-field).
@@ -208,6 +210,8 @@ pub struct ReluProblem<'a> {
     bias_last: bool,
     y: Vec<f64>,
     lipschitz: f64,
+    /// Fused prox-step kernel (d = 2 with bias input, even m), else None.
+    fused: Option<fused::FusedTables>,
 }
 
 /// Scratch for [`ReluProblem`]: per-data-point partial sums (LANES per point), outputs f(X_j)
@@ -221,6 +225,7 @@ pub struct ReluWorkspace {
     residual: Vec<f64>,
     w_t: Vec<f64>,
     z: Vec<f64>,
+    fused: fused::FusedScratch,
 }
 
 impl<'a> ReluProblem<'a> {
@@ -232,7 +237,27 @@ impl<'a> ReluProblem<'a> {
         }
         let x = data.x.iter().copied().collect();
         let bias_last = data.x.rows().into_iter().all(|r| r.last() == Some(&1.0));
-        Ok(ReluProblem { net, data, x, bias_last, y: data.y.to_vec(), lipschitz: net.lipschitz_bound(data) })
+        let fused = if data.d() == 2 && bias_last {
+            let inputs = data.x.column(0).to_vec();
+            fused::FusedTables::new(&net.alpha, inputs, data.y.to_vec(), net.output_scale(), net.loss_factor())
+        } else {
+            None
+        };
+        let lipschitz = net.lipschitz_bound(data);
+        Ok(ReluProblem { net, data, x, bias_last, y: data.y.to_vec(), lipschitz, fused })
+    }
+
+    /// Selects the implementation of the fused prox step (tests compare them bitwise).
+    /// Returns false, changing nothing, if this CPU lacks `level` or there is no fused kernel.
+    pub fn set_simd_level(&mut self, level: SimdLevel) -> bool {
+        let supported = level == SimdLevel::Portable || level == SimdLevel::detect();
+        match &mut self.fused {
+            Some(tables) if supported => {
+                tables.simd = level;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn net(&self) -> &ReluNet {
@@ -289,6 +314,7 @@ impl Objective for ReluProblem<'_> {
             residual: vec![0.0; n],
             w_t: vec![0.0; d * m],
             z: vec![0.0; m],
+            fused: self.fused.as_ref().map(|t| t.scratch()).unwrap_or_default(),
         }
     }
 
@@ -334,6 +360,24 @@ impl Objective for ReluProblem<'_> {
 
     fn particle_signs(&self) -> Option<&[f64]> {
         Some(&self.net.alpha)
+    }
+
+    fn fused_prox_step(
+        &self,
+        v: &[f64],
+        pulled_to: &[f64],
+        kappa: f64,
+        beta: f64,
+        next: &mut [f64],
+        ws: &mut ReluWorkspace,
+    ) -> Option<(f64, f64)> {
+        let tables = self.fused.as_ref()?;
+        let m2 = 2 * self.net.m();
+        if v.len() != m2 || pulled_to.len() != m2 || next.len() != m2 {
+            return None;
+        }
+        let input = fused::ProxStepInput { v, pulled_to, kappa, beta };
+        Some(tables.step(&mut ws.fused, &input, next))
     }
 }
 

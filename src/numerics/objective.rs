@@ -25,4 +25,19 @@ pub trait Objective {
     fn particle_signs(&self) -> Option<&[f64]> {
         None
     }
+    /// One fused step of the proximal inner GD, if this objective has a specialised kernel:
+    /// with g = ∇F(v) + κ (v − pulled_to), writes v − β g into `next` and returns
+    /// (F(v), ‖g‖²), bit-identical to `value_and_gradient` followed by the generic update.
+    /// `None` (the default): no such kernel, `next` untouched.
+    fn fused_prox_step(
+        &self,
+        _v: &[f64],
+        _pulled_to: &[f64],
+        _kappa: f64,
+        _beta: f64,
+        _next: &mut [f64],
+        _ws: &mut Self::Workspace,
+    ) -> Option<(f64, f64)> {
+        None
+    }
 }

@@ -141,7 +141,8 @@ pub struct ProxStepReport {
     pub augmentations: u64,
     /// Rows scanned (Dijkstra settles) by those augmenting paths.
     pub augmenting_scans: u64,
-    /// Rows whose exact reduced costs were checked (O(md) each) after the radius test failed.
+    /// Full row scans of the certificate (O(md) each; rows its candidate columns did not
+    /// settle).
     pub exact_checks: u64,
     /// Inner step size β used.
     pub inner_step: f64,
@@ -406,6 +407,8 @@ impl<'a, O: Objective> ProxSolver<'a, O> {
         };
         let tol_sq = if tol < 0.0 { -1.0 } else { tol * tol };
         let mut v = target.to_vec();
+        // V^{k+1}, written by the gradient step while V^k is still observed and returned.
+        let mut next = vec![0.0; v.len()];
         // W_σ gathered once per change of σ, so the update below is one flat loop.
         let mut pulled_to = vec![0.0; v.len()];
         gather_targets(target, tracker.sigma(), d, &mut pulled_to);
@@ -492,8 +495,7 @@ impl<'a, O: Objective> ProxSolver<'a, O> {
             }
             let at = IterationPoint { outer_step, inner_iteration: k as usize };
             let sigma = tracker.sigma();
-            let loss = self.objective.value_and_gradient(&v, &mut self.grad, &mut self.ws);
-            let residual_sq = add_proximal_gradient(&mut self.grad, &v, &pulled_to, self.kappa);
+            let (loss, residual_sq) = self.gradient_step(&v, &pulled_to, &mut next);
             if !(loss.is_finite() && residual_sq.is_finite()) {
                 return Err(NumericsError::NonFinite { at, what: "inner objective or gradient" });
             }
@@ -511,9 +513,26 @@ impl<'a, O: Objective> ProxSolver<'a, O> {
                     skipped_iterations: skipped,
                 });
             }
-            v_is_saved = descend_and_compare(&mut v, &self.grad, self.beta, &snap.v);
+            v_is_saved = same_bits(&next, &snap.v);
+            std::mem::swap(&mut v, &mut next);
             k += 1;
         }
+    }
+
+    /// Loss F(V) and ‖g‖² for g = ∇F(V) + κ (V − W_σ); writes V − β g into `next`. Uses the
+    /// objective's fused kernel when it has one (bit-identical), else the generic passes.
+    #[inline]
+    fn gradient_step(&mut self, v: &[f64], pulled_to: &[f64], next: &mut [f64]) -> (f64, f64) {
+        let (kappa, beta) = (self.kappa, self.beta);
+        if let Some(fused) = self.objective.fused_prox_step(v, pulled_to, kappa, beta, next, &mut self.ws) {
+            return fused;
+        }
+        let loss = self.objective.value_and_gradient(v, &mut self.grad, &mut self.ws);
+        let residual_sq = add_proximal_gradient(&mut self.grad, v, pulled_to, kappa);
+        for ((n, x), g) in next.iter_mut().zip(v).zip(&self.grad) {
+            *n = x - beta * g;
+        }
+        (loss, residual_sq)
     }
 
     /// Builds the report of a step that ended at `inner.v`, starting from W^t = `target`.
@@ -571,6 +590,13 @@ struct Snapshot {
 
 /// W_σ: row i of `out` is row σ(i) of `target`.
 fn gather_targets(target: &[f64], sigma: &[usize], d: usize, out: &mut [f64]) {
+    if d == 2 {
+        // Called at nearly every Wasserstein iteration: no per-row memcpy call.
+        for (oi, &s) in out.chunks_exact_mut(2).zip(sigma) {
+            (oi[0], oi[1]) = (target[2 * s], target[2 * s + 1]);
+        }
+        return;
+    }
     for (oi, &s) in out.chunks_exact_mut(d).zip(sigma) {
         oi.copy_from_slice(&target[s * d..(s + 1) * d]);
     }
@@ -592,24 +618,6 @@ fn add_proximal_gradient(grad: &mut [f64], v: &[f64], pulled_to: &[f64], kappa: 
         }
     }
     (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail
-}
-
-/// V ← V − β g; returns whether the new V is bitwise equal to `compare` (false if the lengths
-/// differ). The bit comparison is an integer OR-reduction in the same (vectorised) pass.
-#[inline]
-fn descend_and_compare(v: &mut [f64], grad: &[f64], beta: f64, compare: &[f64]) -> bool {
-    if compare.len() != v.len() {
-        for (vi, gi) in v.iter_mut().zip(grad) {
-            *vi -= beta * gi;
-        }
-        return false;
-    }
-    let mut differ = 0_u64;
-    for ((vi, gi), ci) in v.iter_mut().zip(grad).zip(compare) {
-        *vi -= beta * gi;
-        differ |= vi.to_bits() ^ ci.to_bits();
-    }
-    differ == 0
 }
 
 /// The stationarity residual ‖∇F(V) + κ (V − W_σ)‖ recomputed from scratch (for checks).

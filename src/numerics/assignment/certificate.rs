@@ -1,24 +1,28 @@
 //! Certified reuse of an optimal assignment while the moving set V changes and the target W is
 //! fixed (one prox step), with incremental repair when the certificate fails.
 //!
-//! Duals. Keep column potentials v and, for each row, u_i(V) = c_iσ(i)(V) − v_σ(i), so that the
-//! reduced costs r_ij(V) = c_ij(V) − u_i(V) − v_j vanish on σ. If r_ij(V) ≥ 0 for all in-block
-//! pairs, (u, v) is dual feasible and σ optimal (LP duality).
+//! Duals. Keep column potentials v. With e_ij(V) = c_ij(V) − v_j, σ is optimal if every row's
+//! own column is its cheapest: e_iσ(i) = min_j e_ij (then u_i = e_iσ(i), v are dual feasible
+//! with complementary slackness, LP duality); reduced costs down to −TIE_TOLERANCE·(…) count as
+//! ties.
 //!
-//! Radius. Let row i be checked at V⁰_i. With V_i = V⁰_i + δ_i, c_ij(V) − c_ij(V⁰) =
-//! (‖V_i‖² − ‖V⁰_i‖²) − 2⟨δ_i, W_j⟩; the first term cancels in r_ij through u_i, leaving
-//! r_ij(V) = r_ij(V⁰) − 2⟨δ_i, W_j − W_σ(i)⟩ ≥ r_ij(V⁰) − 2‖δ_i‖ ‖W_j − W_σ(i)‖. So row i stays
-//! feasible while ‖δ_i‖ ≤ ρ_i = min_{j ≠ σ(i), W_j ≠ W_σ(i)} r_ij(V⁰) / (2‖W_j − W_σ(i)‖) (pairs
-//! with W_j = W_σ(i) keep r_ij(V) = r_ij(V⁰) ≥ 0: ties cost nothing). Each row's test uses only
-//! V_i, u_i and v, so rows are certified, re-checked and re-based independently.
+//! Candidates. Each row keeps a base point V⁰_i, its CANDIDATES cheapest columns C_i at V⁰_i, a
+//! radius ρ_i and a floor F_i = min_{j ∉ C_i} (e_ij(V⁰) − 2ρ_i √c_ij(V⁰)). For ‖V_i − V⁰_i‖ ≤ ρ_i,
+//! c_ij(V) = c_ij(V⁰) + 2⟨V_i − V⁰_i, V⁰_i − W_j⟩ + ‖V_i − V⁰_i‖² ≥ c_ij(V⁰) − 2ρ_i √c_ij(V⁰), so
+//! every non-candidate has e_ij(V) ≥ F_i. Each inner iteration computes the candidates' e_ij
+//! exactly; if their minimum is below F_i (less a rounding margin), it is the row minimum over
+//! all columns, attained first at the same column a full scan finds: the row's verdict (feasible,
+//! or violated with that cheapest column) is exactly the full scan's at O(CANDIDATES · d).
+//! Otherwise the row is scanned in full (O(md), vectorised) and its candidates rebuilt at V_i.
+//! The floor involves neither σ nor u, and only grows when some v_j decreases, so it survives
+//! re-assignments of the row and augmenting paths (which only lower v); re-centring (which may
+//! raise v) invalidates every row.
 //!
-//! Per inner iteration: O(md) radius test; rows outside their radius get their exact reduced
-//! costs (O(md) each) and are re-based if feasible; rows with a negative reduced cost are
-//! unassigned and re-inserted, directly into their cheapest column if it is free, otherwise by
-//! a shortest augmenting path (Jonker–Volgenant / Hungarian step, Dijkstra on reduced costs)
-//! from the current duals: an exact incremental LAP re-solve. A direct insertion leaves v
-//! unchanged; an augmentation only lowers v on scanned columns; so rows not re-inserted or
-//! scanned keep valid radii.
+//! Repair. Violated rows are unassigned and re-inserted, directly into their cheapest column if
+//! it is free (v unchanged), otherwise by a shortest augmenting path (Jonker–Volgenant /
+//! Hungarian step, Dijkstra on reduced costs) from the current duals: an exact incremental LAP
+//! re-solve. The sequence of σ and v is that of checking every row in full at every iteration,
+//! so it does not depend on the candidates (they only decide how cheaply a row is checked).
 
 use super::{squared_distance, AssignmentGroups, NumResult, NumericsError};
 
@@ -27,6 +31,9 @@ use super::{squared_distance, AssignmentGroups, NumResult, NumericsError};
 const TIE_TOLERANCE: f64 = 1e-12;
 
 const UNASSIGNED: usize = usize::MAX;
+
+/// Candidate columns per row (see the module docs).
+const CANDIDATES: usize = 4;
 
 /// Added to reduced costs across blocks: finite (so ×0 stays 0), never negative.
 const FORBIDDEN: f64 = 1e300;
@@ -40,14 +47,15 @@ pub struct CertificateStats {
     pub augmentations: u64,
     /// Rows scanned by those augmenting paths (Dijkstra settles; O(md) each).
     pub scanned_rows: u64,
-    /// Rows whose exact reduced costs were computed after the radius test failed.
+    /// Full row scans (all m reduced costs, O(md) each): rows whose candidates could not settle
+    /// them (see the module docs). Rows settled by their candidates are not counted.
     pub exact_checks: u64,
     /// Rows those checks found violated (re-inserted directly or by an augmenting path).
     pub violated_rows: u64,
 }
 
 /// The part of a `CertifiedAssignment` that decides its future: σ, the column potentials, and
-/// each row's base point and radius (everything else is scratch rewritten before it is read, or
+/// each row's base point, radius, floor and candidates (everything else is scratch rewritten before it is read, or
 /// fixed for the prox step). Two certificates on the same target with bitwise-equal states
 /// return the same σ sequence for the same V sequence (used by the exact cycle jump of the
 /// prox inner loop).
@@ -57,11 +65,16 @@ pub struct CertificateState {
     potential: Vec<f64>,
     base: Vec<f64>,
     radius_sq: Vec<f64>,
+    floor: Vec<f64>,
+    reference: Vec<usize>,
+    reference_potential: Vec<f64>,
+    candidates: Vec<[usize; CANDIDATES]>,
 }
 
 /// Bitwise equality of two f64 slices (distinguishes −0.0 from +0.0, equal NaN payloads match).
 pub(crate) fn same_bits(a: &[f64], b: &[f64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count() == 0
+    // OR of the XORed bits: branch-free, vectorises (the prox loop calls it every iteration).
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x.to_bits() ^ y.to_bits())) == 0
 }
 
 impl CertificateStats {
@@ -87,25 +100,35 @@ pub struct CertifiedAssignment {
     groups: AssignmentGroups,
     /// W in structure-of-arrays form (d × m): row costs vectorise over columns.
     target_t: Vec<f64>,
-    /// 1/(2‖W_j − W_s‖) for admissible j ≠ s with W_j ≠ W_s, else 0 (pair excluded from ρ).
-    /// W is fixed during a prox step, so this m × m table is computed once.
-    inv_gap2: Vec<f64>,
     /// Per block g and column j: 0 if j ∈ g, else a huge cost (never a violation).
     block_penalty: Vec<f64>,
     sigma: Vec<usize>,
     row_of_col: Vec<usize>,
     /// Column potentials v.
     potential: Vec<f64>,
-    /// Per row: V⁰_i where its reduced costs were last checked, and ρ_i².
+    /// Per row: V⁰_i where its candidates were built, ρ_i² (−1: rebuild), the floor F_i, the
+    /// magnitude max_j (c_ij + |v_j|) at V⁰ (for the rounding margin) and C_i (ascending).
     base: Vec<f64>,
     radius_sq: Vec<f64>,
+    floor: Vec<f64>,
+    reference: Vec<usize>,
+    reference_potential: Vec<f64>,
+    cost_scale: Vec<f64>,
+    candidates: Vec<[usize; CANDIDATES]>,
+    /// Per row: what its candidate check reads (see `CandidateSlots`).
+    candidate_slots: Vec<candidates::CandidateSlots>,
+    /// ‖W_j − W_r‖ and 1/(2‖W_j − W_r‖) (0 if W_j = W_r), m × m (W is fixed during a prox step).
+    target_gap: Vec<f64>,
+    inv_target_gap2: Vec<f64>,
     stats: CertificateStats,
     violated: Vec<usize>,
-    /// Rows to re-base after a repair (scratch).
-    repaired_rows: Vec<usize>,
     /// Per violated row: argmin_j (c_ij − v_j), its cheapest column under the current v.
     best_column: Vec<usize>,
     scratch: AugmentScratch,
+    /// Run `update` compiled for AVX (detected at construction; same results, see `rows`).
+    avx: bool,
+    /// Check every row by a full scan (no candidates): the reference the tests compare with.
+    full_scans_only: bool,
 }
 
 /// Dijkstra state of one augmentation, kept to avoid allocation.
@@ -125,6 +148,11 @@ struct AugmentScratch {
     cost_stamp: Vec<u64>,
     epoch: u64,
     previous_sigma: Vec<usize>,
+    /// Dense augmentations (AVX): live-column masks (all-ones bits), positions in `remaining`,
+    /// and the path's rows as exact f64.
+    live: Vec<f64>,
+    position: Vec<usize>,
+    path_rows: Vec<f64>,
 }
 
 impl CertifiedAssignment {
@@ -138,15 +166,11 @@ impl CertifiedAssignment {
                 target.len()
             )));
         }
-        let mut inv_gap2 = vec![0.0; m * m];
-        for (s, ws) in target.chunks_exact(d).enumerate() {
-            for (j, wj) in target.chunks_exact(d).enumerate() {
-                let gap = squared_distance(ws, wj).sqrt();
-                if j != s && gap > 0.0 && groups.group_of(s) == groups.group_of(j) {
-                    inv_gap2[s * m + j] = 0.5 / gap;
-                }
-            }
-        }
+        let target_gap: Vec<f64> = target
+            .chunks_exact(d)
+            .flat_map(|wr| target.chunks_exact(d).map(|wj| squared_distance(wr, wj).sqrt()))
+            .collect();
+        let inv_target_gap2 = target_gap.iter().map(|&g| if g > 0.0 { 0.5 / g } else { 0.0 }).collect();
         let blocks = groups.blocks().len();
         let mut block_penalty = vec![FORBIDDEN; blocks * m];
         for (g, members) in groups.blocks().iter().enumerate() {
@@ -158,21 +182,29 @@ impl CertifiedAssignment {
             target: target.to_vec(),
             groups,
             target_t,
-            inv_gap2,
             block_penalty,
             sigma: (0..m).collect(),
             row_of_col: (0..m).collect(),
             potential: vec![0.0; m],
             base: target.to_vec(),
-            radius_sq: vec![0.0; m],
+            radius_sq: vec![-1.0; m],
+            floor: vec![f64::NEG_INFINITY; m],
+            reference: vec![0; m],
+            reference_potential: vec![0.0; m],
+            cost_scale: vec![0.0; m],
+            target_gap,
+            inv_target_gap2,
+            candidates: vec![[0; CANDIDATES]; m],
+            candidate_slots: vec![candidates::CandidateSlots::default(); m],
             stats: CertificateStats::default(),
             violated: Vec::with_capacity(m),
-            repaired_rows: Vec::with_capacity(m),
             best_column: vec![0; m],
             scratch: AugmentScratch::default(),
+            avx: rows::avx_available(),
+            full_scans_only: false,
         };
         for i in 0..m {
-            cert.check_row(target, i);
+            cert.check_full_row(target, i);
         }
         Ok(cert)
     }
@@ -192,6 +224,16 @@ impl CertifiedAssignment {
         into.potential.clone_from(&self.potential);
         into.base.clone_from(&self.base);
         into.radius_sq.clone_from(&self.radius_sq);
+        into.floor.clone_from(&self.floor);
+        into.reference.clone_from(&self.reference);
+        into.reference_potential.clone_from(&self.reference_potential);
+        into.candidates.clone_from(&self.candidates);
+    }
+
+    /// Whether σ and the column potentials are bitwise those of `state` (the row certificates
+    /// aside: they decide how rows are checked, not the outcome).
+    pub fn potentials_equal(&self, state: &CertificateState) -> bool {
+        self.sigma == state.sigma && same_bits(&self.potential, &state.potential)
     }
 
     /// Whether the deciding state is bitwise equal to `state`.
@@ -200,6 +242,10 @@ impl CertifiedAssignment {
             && same_bits(&self.potential, &state.potential)
             && same_bits(&self.base, &state.base)
             && same_bits(&self.radius_sq, &state.radius_sq)
+            && same_bits(&self.floor, &state.floor)
+            && self.reference == state.reference
+            && same_bits(&self.reference_potential, &state.reference_potential)
+            && self.candidates == state.candidates
     }
 
     /// Replaces the counters (the cycle jump extrapolates them).
@@ -220,7 +266,24 @@ impl CertifiedAssignment {
         if v.len() != self.target.len() {
             return Err(NumericsError::Shape("moving and target sets differ".into()));
         }
-        let d = self.d;
+        #[cfg(target_arch = "x86_64")]
+        if self.avx {
+            // SAFETY: `avx` is true only if the CPU has AVX (`rows::avx_available`).
+            return unsafe { self.update_avx(v) };
+        }
+        self.update_body(v)
+    }
+
+    /// `update_body` compiled with AVX enabled: the row loops vectorise 4 columns wide. No
+    /// FMA and no reassociation, so every value is the same as in the baseline build.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    fn update_avx(&mut self, v: &[f64]) -> NumResult<bool> {
+        self.update_body(v)
+    }
+
+    #[inline(always)]
+    fn update_body(&mut self, v: &[f64]) -> NumResult<bool> {
         // A new V for the cost-row memo.
         self.scratch.epoch = self.scratch.epoch.wrapping_add(1);
         if self.scratch.epoch == u64::MAX {
@@ -229,12 +292,8 @@ impl CertifiedAssignment {
         }
         self.violated.clear();
         for i in 0..self.sigma.len() {
-            let (vi, bi) = (&v[i * d..(i + 1) * d], &self.base[i * d..(i + 1) * d]);
-            if squared_distance(vi, bi) > self.radius_sq[i] {
-                self.stats.exact_checks += 1;
-                if !self.check_row(v, i) {
-                    self.violated.push(i);
-                }
+            if !self.check_row(v, i) {
+                self.violated.push(i);
             }
         }
         if self.violated.is_empty() {
@@ -249,19 +308,9 @@ impl CertifiedAssignment {
     /// c_i·(V) into `out` (m): from the memo if row i was computed during this `update` (same
     /// V, same function: identical bits), else computed and memoised.
     fn cost_row(&mut self, v: &[f64], i: usize, out: &mut [f64]) {
-        let (d, m) = (self.d, self.sigma.len());
-        let sc = &mut self.scratch;
-        if sc.cost_rows.len() != m * m {
-            sc.cost_rows.resize(m * m, 0.0);
-            sc.cost_stamp.clear();
-            sc.cost_stamp.resize(m, u64::MAX);
-        }
-        let row = &mut sc.cost_rows[i * m..(i + 1) * m];
-        if sc.cost_stamp[i] != sc.epoch {
-            Self::row_costs(&self.target_t, &v[i * d..(i + 1) * d], row);
-            sc.cost_stamp[i] = sc.epoch;
-        }
-        out.copy_from_slice(row);
+        let m = self.sigma.len();
+        self.ensure_cost_row(v, i);
+        out.copy_from_slice(&self.scratch.cost_rows[i * m..(i + 1) * m]);
     }
 
     /// c_ij(V) = ‖V_i − W_j‖² for every column j into `out` (m), vectorised over j.
@@ -275,54 +324,12 @@ impl CertifiedAssignment {
         }
     }
 
-    /// Exact reduced costs of row i at V: re-bases the row (V⁰_i = V_i, new ρ_i) and returns
-    /// true if all are ≥ 0 up to ties; otherwise returns false and leaves the row unchecked
-    /// (radius −1 forces a re-check). O(md), vectorised over columns.
-    fn check_row(&mut self, v: &[f64], i: usize) -> bool {
-        let (d, m) = (self.d, self.sigma.len());
-        let vi = &v[i * d..(i + 1) * d];
-        let mut costs = std::mem::take(&mut self.scratch.row_costs);
-        costs.resize(m, 0.0);
-        self.cost_row(v, i, &mut costs);
-        let s = self.sigma[i];
-        let c_is = costs[s];
-        let shift = c_is - self.potential[s];
-        let g = self.groups.group_of(i);
-        let penalty = &self.block_penalty[g * m..(g + 1) * m];
-        // Three simple passes (each vectorises): costs[j] ← r_ij + shift, their minimum, the
-        // radius. The first column attaining the minimum is the row's cheapest column.
-        for ((c, p), pen) in costs.iter_mut().zip(&self.potential).zip(penalty) {
-            *c = *c - p + pen;
-        }
-        let lowest = min_in_lanes(&costs);
-        // Per-pair tie tolerance TIE·(1 + c_ij + c_is) ≥ TIE·(1 + c_is): test the cheap bound
-        // first, locate the cheapest column only for a possible violation.
-        if lowest - shift < -TIE_TOLERANCE * (1.0 + c_is) {
-            let best = costs.iter().position(|&c| c == lowest).unwrap_or(s);
-            let c_best = costs[best] + self.potential[best];
-            if lowest - shift < -TIE_TOLERANCE * (1.0 + c_best + c_is) {
-                self.scratch.row_costs = costs;
-                self.radius_sq[i] = -1.0;
-                self.best_column[i] = best;
-                return false;
-            }
-        }
-        let inv_gap2 = &self.inv_gap2[s * m..(s + 1) * m];
-        for (c, inv) in costs.iter_mut().zip(inv_gap2) {
-            *c = if *inv > 0.0 { (*c - shift).max(0.0) * inv } else { f64::INFINITY };
-        }
-        let radius = min_in_lanes(&costs);
-        self.scratch.row_costs = costs;
-        self.radius_sq[i] = radius * radius;
-        self.base[i * d..(i + 1) * d].copy_from_slice(vi);
-        true
-    }
-
     /// Unassigns the violated rows and re-inserts them: directly into their cheapest column
     /// under the current v when it is free (then row i is feasible with v unchanged, so no other
     /// row is affected: this settles the common pairwise swaps in O(1)), otherwise by a
-    /// shortest augmenting path. Then re-bases every row whose u or σ changed — or, if σ came
-    /// back unchanged (only the duals moved), re-centres all duals (see `recentre`).
+    /// shortest augmenting path. If σ came back unchanged (only the duals moved), re-centres
+    /// all duals (see `recentre`). Row candidates need no update (module docs).
+    #[inline(always)]
     fn repair(&mut self, v: &[f64]) -> NumResult<()> {
         let violated = std::mem::take(&mut self.violated);
         let mut previous = std::mem::take(&mut self.scratch.previous_sigma);
@@ -331,8 +338,6 @@ impl CertifiedAssignment {
             self.row_of_col[self.sigma[i]] = UNASSIGNED;
             self.sigma[i] = UNASSIGNED;
         }
-        let mut rows = std::mem::take(&mut self.repaired_rows);
-        rows.clone_from(&violated);
         for &i in &violated {
             let j = self.best_column[i];
             if self.row_of_col[j] == UNASSIGNED {
@@ -345,49 +350,22 @@ impl CertifiedAssignment {
                 self.stats.augmentations += 1;
                 self.augment(v, i)?;
                 self.stats.scanned_rows += self.scratch.scanned_rows.len() as u64;
-                rows.extend_from_slice(&self.scratch.scanned_rows);
             }
         }
         let unchanged = previous == self.sigma;
         self.scratch.previous_sigma = previous;
         self.violated = violated;
         if unchanged {
-            self.repaired_rows = rows;
             self.recentre(v);
-            return Ok(());
         }
-        rows.sort_unstable();
-        rows.dedup();
-        for &r in &rows {
-            if !self.check_row(v, r) {
-                // Exact duals after a re-insertion: only rounding can land here.
-                self.radius_sq[r] = 0.0;
-                let d = self.d;
-                self.base[r * d..(r + 1) * d].copy_from_slice(&v[r * d..(r + 1) * d]);
-            }
-        }
-        self.repaired_rows = rows;
         Ok(())
     }
 }
 
-/// Minimum of a sequence, kept in four interleaved lanes so the loop vectorises (min is exact,
-/// so the lane split does not change the result).
-#[inline]
-fn min_in_lanes(values: &[f64]) -> f64 {
-    let mut lanes = [f64::INFINITY; 4];
-    let chunks = values.chunks_exact(4);
-    let tail = chunks.remainder().iter().fold(f64::INFINITY, |a, &b| a.min(b));
-    for c in chunks {
-        for l in 0..4 {
-            lanes[l] = if c[l] < lanes[l] { c[l] } else { lanes[l] };
-        }
-    }
-    lanes.iter().fold(tail, |a, &b| a.min(b))
-}
-
 mod augment;
+mod candidates;
 mod recentre;
+mod rows;
 
 impl CertifiedAssignment {
     /// Whether σ is the unique optimal assignment at V by a margin that forces it: the

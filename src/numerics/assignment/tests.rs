@@ -164,3 +164,49 @@ fn potentials_are_exact_on_random_m50_problems() {
         assert!(worst > -1e-12, "trial {trial}: min reduced cost {worst:e}");
     }
 }
+
+/// Random walks of V around fixed W (clustered targets, so rows compete for few columns):
+/// three certificates — candidates with AVX (if available), candidates without, full scans
+/// only — must give bitwise the same σ, potentials and re-solve counters at every step.
+#[test]
+fn candidate_checks_and_simd_paths_agree_with_full_scans() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut moves = 0;
+    let mut changes = 0;
+    for &(m, d, spread, step) in &[(30, 2, 0.05, 0.002), (50, 2, 1.0, 0.01), (13, 3, 0.2, 0.01), (3, 2, 0.1, 0.05)] {
+        let w: Vec<f64> = (0..m * d).map(|_| rng.random_range(-spread..spread)).collect();
+        let signs = random_signs(&mut rng, m);
+        for groups in [AssignmentGroups::all(m), AssignmentGroups::by_sign(&signs)] {
+            let mut certs: Vec<CertifiedAssignment> =
+                (0..3).map(|_| CertifiedAssignment::new(&w, d, groups.clone()).expect("certificate")).collect();
+            certs[1].set_avx(false);
+            certs[2].use_full_scans_only();
+            let mut v = w.clone();
+            // A drifting walk with chatter: most rows stay near their base for a while.
+            let drift: Vec<f64> = (0..m * d).map(|_| rng.random_range(-step..step)).collect();
+            for t in 0..2000 {
+                let sign = if t % 2 == 0 { 1.0 } else { -0.9 };
+                for (x, dr) in v.iter_mut().zip(&drift) {
+                    *x += sign * dr + rng.random_range(-0.1 * step..0.1 * step);
+                }
+                let changed: Vec<bool> = certs.iter_mut().map(|c| c.update(&v).expect("update")).collect();
+                assert!(changed.iter().all(|&c| c == changed[0]), "m {m}: verdicts differ at {t}");
+                changes += usize::from(changed[0]);
+                let mut reference = CertificateState::default();
+                certs[2].save_state(&mut reference);
+                for c in &certs[..2] {
+                    assert_eq!(c.sigma(), certs[2].sigma(), "m {m} d {d}: σ differs at step {t}");
+                    let (a, b) = (c.stats(), certs[2].stats());
+                    let resolves =
+                        |s: CertificateStats| (s.lap_solves, s.augmentations, s.scanned_rows, s.violated_rows);
+                    assert_eq!(resolves(a), resolves(b), "m {m}: re-solve counters differ at {t}");
+                    assert!(c.potentials_equal(&reference), "m {m}: potentials differ at {t}");
+                }
+                moves += 1;
+            }
+            let (fast, full) = (certs[0].stats(), certs[2].stats());
+            assert!(fast.exact_checks <= full.exact_checks);
+        }
+    }
+    assert!(moves >= 16_000 && changes > 1000, "{moves} moves, {changes} changes");
+}

@@ -2,7 +2,7 @@ use ndarray::Array2;
 
 use super::*;
 use crate::numerics::assignment::{solve_assignment, squared_distance_cost};
-use crate::numerics::model::{gaussian_init, Data, LossNorm, ReluNet, ReluProblem, Scaling};
+use crate::numerics::model::{gaussian_init, Data, LossNorm, ReluNet, ReluProblem, Scaling, SimdLevel};
 
 fn sine_net(m: usize) -> (ReluNet, Data) {
     (ReluNet::alternating(m, Scaling::Sum, LossNorm::Mse), Data::sine(5))
@@ -313,4 +313,107 @@ fn cycle_jump_respects_the_observer_and_residual_stopping() {
     assert_eq!(path_bits(&fast), path_bits(&plain));
     assert_eq!(report_key(&fast.reports[0]), report_key(&plain.reports[0]));
     assert!(fast.reports[0].skipped_iterations > 0);
+}
+
+/// The ReLU objective without its fused kernel: the prox loop takes the generic path.
+struct WithoutFusedStep<'a>(&'a ReluProblem<'a>);
+
+impl Objective for WithoutFusedStep<'_> {
+    type Workspace = crate::numerics::model::ReluWorkspace;
+    fn num_particles(&self) -> usize {
+        self.0.num_particles()
+    }
+    fn particle_dim(&self) -> usize {
+        self.0.particle_dim()
+    }
+    fn workspace(&self) -> Self::Workspace {
+        self.0.workspace()
+    }
+    fn value(&self, w: &[f64], ws: &mut Self::Workspace) -> f64 {
+        self.0.value(w, ws)
+    }
+    fn value_and_gradient(&self, w: &[f64], grad: &mut [f64], ws: &mut Self::Workspace) -> f64 {
+        self.0.value_and_gradient(w, grad, ws)
+    }
+    fn lipschitz_bound(&self) -> f64 {
+        self.0.lipschitz_bound()
+    }
+    fn particle_signs(&self) -> Option<&[f64]> {
+        self.0.particle_signs()
+    }
+}
+
+/// Random (x_j, 1) inputs in [−1, 1], some of them exactly 0, labels in [−1, 1].
+fn random_bias_data(rng: &mut rand_chacha::ChaCha8Rng, n: usize) -> Data {
+    use rand::Rng;
+    let x = Array2::from_shape_fn((n, 1), |(j, _)| if j % 4 == 1 { 0.0 } else { rng.random_range(-1.0..1.0) });
+    let y = ndarray::Array1::from_shape_fn(n, |_| rng.random_range(-1.0..1.0));
+    Data::from_inputs(x.view(), y)
+}
+
+#[test]
+fn fused_step_is_bit_identical_to_the_generic_path() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let levels = [SimdLevel::Portable, SimdLevel::detect()];
+    let mut compared = 0;
+    for &(m, n) in &[(2, 1), (4, 5), (6, 3), (50, 5), (50, 8), (10, 9), (8, 13), (50, 14)] {
+        for scaling in [Scaling::Sum, Scaling::Mean] {
+            let data = random_bias_data(&mut rng, n);
+            let net = ReluNet::alternating(m, scaling, LossNorm::Mse);
+            let mut problem = ReluProblem::new(&net, &data).expect("problem");
+            for trial in 0..20 {
+                // Some coordinates exactly 0 and some rows equal: pre-activations exactly 0.
+                let mut v: Vec<f64> =
+                    (0..2 * m).map(|i| if i % 7 == trial % 7 { 0.0 } else { rng.random_range(-1.0..1.0) }).collect();
+                if trial % 3 == 0 {
+                    v.copy_within(0..2, 2);
+                }
+                let target: Vec<f64> = v.iter().map(|x| x + rng.random_range(-0.1..0.1)).collect();
+                let (kappa, beta) = (rng.random_range(0.01..100.0), rng.random_range(1e-4..1e-2));
+                let mut ws = problem.workspace();
+                let mut grad = vec![0.0; 2 * m];
+                let loss = problem.value_and_gradient(&v, &mut grad, &mut ws);
+                let residual_sq = add_proximal_gradient(&mut grad, &v, &target, kappa);
+                let expected: Vec<u64> = v.iter().zip(&grad).map(|(x, g)| (x - beta * g).to_bits()).collect();
+                for level in levels {
+                    assert!(problem.set_simd_level(level));
+                    let mut next = vec![f64::NAN; 2 * m];
+                    let (l, r) = problem.fused_prox_step(&v, &target, kappa, beta, &mut next, &mut ws).expect("fused");
+                    let what = format!("m {m} n {n} {scaling:?} trial {trial} {level:?}");
+                    assert_eq!((l.to_bits(), r.to_bits()), (loss.to_bits(), residual_sq.to_bits()), "{what}");
+                    assert_eq!(next.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), expected, "{what}");
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared >= 600);
+    // Odd m or d ≠ 2 have no fused kernel.
+    let net = ReluNet::alternating(5, Scaling::Sum, LossNorm::Mse);
+    let data = Data::sine(5);
+    let problem = ReluProblem::new(&net, &data).expect("problem");
+    let v = vec![0.5; 10];
+    let mut next = vec![0.0; 10];
+    assert!(problem.fused_prox_step(&v, &v, 1.0, 0.1, &mut next, &mut problem.workspace()).is_none());
+}
+
+#[test]
+fn prox_paths_with_and_without_the_fused_step_are_bit_identical() {
+    let (net, data) = sine_net(50);
+    let mut problem = ReluProblem::new(&net, &data).expect("problem");
+    let w0 = gaussian_init(50, 2, 1e-2, 4);
+    for (gamma, distance) in
+        [(1e-2, ProxDistance::Frobenius), (1e-2, ProxDistance::Wasserstein), (1.0, ProxDistance::Wasserstein)]
+    {
+        let mut config = ProxConfig::new(gamma, distance);
+        config.stopping = InnerStopping::Iterations(3000);
+        let generic = prox_path(&WithoutFusedStep(&problem), w0.view(), config, 2).expect("generic");
+        for level in [SimdLevel::Portable, SimdLevel::detect()] {
+            assert!(problem.set_simd_level(level));
+            let fused = prox_path(&problem, w0.view(), config, 2).expect("fused");
+            assert_eq!(path_bits(&fused), path_bits(&generic), "{distance:?} γ = {gamma} {level:?}");
+            assert_eq!(fused.reports, generic.reports);
+        }
+    }
 }

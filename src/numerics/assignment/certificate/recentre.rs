@@ -5,7 +5,8 @@
 //! every column potential is moved to the middle of its feasible interval (Gauss–Seidel over
 //! columns): raising v_j by t lowers r_ij for rows i ≠ k = σ^{-1}(j) and, through
 //! u_k = c_kj − v_j, raises r_kl for l ≠ j, so t ∈ [−min_{l≠j} r_kl, min_{i≠k} r_ij] keeps every
-//! reduced cost ≥ 0, and the midpoint equalises the two slacks. O(m² d); all rows re-based.
+//! reduced cost ≥ 0, and the midpoint equalises the two slacks. O(m² d); every row's candidates
+//! are rebuilt at its next check.
 
 use super::CertifiedAssignment;
 
@@ -13,7 +14,7 @@ use super::CertifiedAssignment;
 const SWEEPS: usize = 2;
 
 impl CertifiedAssignment {
-    /// Re-centres every potential at V and re-bases every row from the new reduced costs.
+    /// Re-centres every potential at V (invalidating the rows' floors).
     pub(super) fn recentre(&mut self, v: &[f64]) {
         let m = self.sigma.len();
         let mut r = std::mem::take(&mut self.scratch.reduced);
@@ -35,13 +36,8 @@ impl CertifiedAssignment {
                 self.centre_column(&mut r, j);
             }
         }
-        for i in 0..m {
-            let inv = &self.inv_gap2[self.sigma[i] * m..(self.sigma[i] + 1) * m];
-            let radius =
-                (0..m).filter(|&j| inv[j] > 0.0).map(|j| r[i * m + j].max(0.0) * inv[j]).fold(f64::INFINITY, f64::min);
-            self.radius_sq[i] = radius * radius;
-        }
-        self.base.copy_from_slice(v);
+        // v_j may have risen: every row's floor is void until its next full scan.
+        self.radius_sq.iter_mut().for_each(|r| *r = -1.0);
         self.scratch.reduced = r;
         self.scratch.row_costs = costs;
     }
