@@ -157,10 +157,20 @@ fn info(record: CurrentRecord) -> StageInfo {
     StageInfo { name: record.stage.clone(), kind: record.kind.clone(), key: record.stage_key.clone(), tables, record }
 }
 
+/// A column by name, found by comparing names rather than through the frame's cached schema: in an evcxr notebook
+/// a DataFrame kept from an earlier cell can have a schema cache that a later cell's polars code cannot look up in
+/// (every column then seems "not found").
+fn find_column<'a>(frame: &'a DataFrame, name: &str) -> anyhow::Result<&'a polars::prelude::Column> {
+    frame.columns().iter().find(|c| c.name().as_str() == name).ok_or_else(|| {
+        let names: Vec<&str> = frame.columns().iter().map(|c| c.name().as_str()).collect();
+        anyhow::anyhow!("column `{name}` not found; the columns are: {}", names.join(", "))
+    })
+}
+
 /// A column as `f64`s (integers are converted), with an error naming the column if it is missing or not numeric.
 pub fn column_f64(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<f64>> {
     use polars::prelude::DataType;
-    let col = frame.column(name).map_err(|e| anyhow::anyhow!("column `{name}`: {e}"))?;
+    let col = find_column(frame, name)?;
     let col = col.cast(&DataType::Float64).map_err(|e| anyhow::anyhow!("column `{name}` is not numeric: {e}"))?;
     let values = col.f64().map_err(|e| anyhow::anyhow!("column `{name}`: {e}"))?;
     Ok(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
@@ -168,7 +178,7 @@ pub fn column_f64(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<f64>> {
 
 /// A string column, with an error naming the column if it is missing or not text.
 pub fn column_str(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<String>> {
-    let col = frame.column(name).map_err(|e| anyhow::anyhow!("column `{name}`: {e}"))?;
+    let col = find_column(frame, name)?;
     let values = col.str().map_err(|e| anyhow::anyhow!("column `{name}` is not text: {e}"))?;
     Ok(values.iter().map(|v| v.unwrap_or_default().to_string()).collect())
 }
