@@ -99,16 +99,8 @@ impl Svg {
 
 /// Renders `fig` as SVG text.
 pub fn render_svg(fig: &impl Figure) -> anyhow::Result<Svg> {
-    init_fonts();
     let name = fig.name();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, fig.size()).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        fig.draw(&root).with_context(|| format!("figure {name} (SVG)"))?;
-        root.present().map_err(plot_err)?;
-    }
-    Ok(Svg { name, svg })
+    svg_plot(&name, fig.size(), |root| fig.draw(root).with_context(|| format!("figure {name} (SVG)")))
 }
 
 /// Renders `fig` to `out`: `<dir>/<name>.png` and `.svg`, each written atomically (the files are returned), or
