@@ -6,7 +6,7 @@ JOBS ?=
 EXECUTOR ?=
 RUN_FLAGS = $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
-.PHONY: all build figures run test test-slurm lint bench clean
+.PHONY: all build figures run test test-slurm lint bench clean notebooks notebook-tools schema-check
 
 all: figures
 
@@ -46,6 +46,42 @@ $(PEER_VENV)/bin/python:
 # WGF_BENCH_SWEEP=1 also times the whole E4 sweep.
 bench: $(PEER_VENV)/bin/python
 	$(CARGO) bench --locked
+
+# --- Notebooks (README "Notebooks"): Rust Jupyter notebooks over the cached tables, executed headless. -----------
+# Everything is installed inside the project: evcxr_jupyter under .tools/, Jupyter's runner and pyarrow in .venv/
+# (pinned), the Rust kernel registered in .venv/share/jupyter, evcxr's compilation cache under .tools/cache.
+EVCXR_VERSION := 0.22.0
+NB_TOOLS := .tools
+NB_VENV := .venv
+EVCXR := $(NB_TOOLS)/bin/evcxr_jupyter
+NB_PY_PINS := jupyter_client==8.10.0 nbclient==0.11.0 nbformat==5.11.1 nbconvert==7.17.2 jupyter_core==5.9.1 \
+	pyarrow==26.0.1
+NB_ENV := JUPYTER_PATH=$(CURDIR)/$(NB_VENV)/share/jupyter EVCXR_CONFIG_DIR=$(CURDIR)/notebooks/evcxr \
+	XDG_CACHE_HOME=$(CURDIR)/$(NB_TOOLS)/cache EVCXR_TMPDIR=$(CURDIR)/$(NB_TOOLS)/evcxr-build
+
+$(EVCXR):
+	$(CARGO) install evcxr_jupyter --locked --version $(EVCXR_VERSION) --root $(NB_TOOLS)
+
+$(NB_VENV)/.notebooks-installed:
+	python3 -m venv $(NB_VENV)
+	$(NB_VENV)/bin/pip install --quiet $(NB_PY_PINS)
+	touch $@
+
+$(NB_VENV)/share/jupyter/kernels/rust/kernel.json: $(EVCXR) $(NB_VENV)/.notebooks-installed
+	JUPYTER_PATH=$(CURDIR)/$(NB_VENV)/share/jupyter $(EVCXR) --install
+
+notebook-tools: $(NB_VENV)/share/jupyter/kernels/rust/kernel.json
+
+# Bring the tables up to date (a no-op when cached), then execute every notebook into notebooks/executed/.
+# Fails naming the notebook, cell and error. CI passes WGF=target/debug/wgf (built by `make test`).
+notebooks: notebook-tools $(if $(filter target/release/wgf,$(WGF)),build)
+	$(WGF) run $(RUN_FLAGS)
+	mkdir -p $(NB_TOOLS)/cache $(NB_TOOLS)/evcxr-build
+	$(NB_ENV) $(NB_VENV)/bin/python notebooks/run.py $(NOTEBOOKS)
+
+# Every cached Parquet table read with pyarrow against README's "Result tables" (needs the tables).
+schema-check: $(NB_VENV)/.notebooks-installed
+	$(NB_VENV)/bin/python tests/parquet_schema.py
 
 clean:
 	rm -rf results figures/*.png figures/*.svg figures/.wgf-figures.json

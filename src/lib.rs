@@ -11,3 +11,8 @@ pub mod figures;
 pub mod numerics;
 pub mod pipeline;
 pub mod results;
+
+/// The polars and plotters this crate is built with, re-exported so notebooks (`:dep wgf`) query and plot with
+/// exactly the same versions and features: `use wgf::polars::prelude::*;`.
+pub use plotters;
+pub use polars;

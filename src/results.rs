@@ -4,12 +4,37 @@
 //! A stage's tables are those of its last complete run (`results/<stage>/current.json`), every point's
 //! Parquet file checksum-verified and stacked in plan order.
 //!
-//! ```no_run
+//! ```
+//! use wgf::polars::prelude::*;
 //! use wgf::results::Results;
+//! # // A tiny results directory, built by the pipeline itself: stage `three_point`, two learning rates, 3 steps.
+//! # let dir = tempfile::tempdir()?;
+//! # std::env::set_current_dir(dir.path())?;
+//! # let yaml = "stages:\n  - name: three_point\n    kind: three_point\n    params: {steps: 3}\n    sweep: {lambda: [1.0, 0.2]}\n";
+//! # let plan = wgf::pipeline::plan::plan(&wgf::pipeline::spec::parse("pipeline.yaml".as_ref(), yaml)?)?;
+//! # let store = wgf::pipeline::store::Store::new("results");
+//! # let opts = wgf::pipeline::runner::RunOptions { jobs: 1, quiet: true, ..Default::default() };
+//! # assert!(wgf::pipeline::runner::run(&plan, &store, &opts)?.ok());
 //! let results = Results::open("results")?;
-//! let iterates = results.table("three_point", "iterates")?;
-//! println!("{iterates}");
-//! # Ok::<(), wgf::results::ResultsError>(())
+//! let stage = results.stage("three_point")?;
+//! assert_eq!((stage.kind.as_str(), stage.tables.join(",")), ("three_point", "iterates,data".into()));
+//!
+//! // One table, every point of the stage's last complete run stacked: a polars DataFrame.
+//! let iterates: DataFrame = results.table("three_point", "iterates")?;
+//! assert_eq!(iterates.height(), 2 * 4); // two learning rates, steps 0..=3
+//! assert_eq!(iterates.column("step")?.dtype(), &DataType::UInt32);
+//!
+//! // The final loss per learning rate, with eager polars (polars deprecates its eager aggregations in favour of
+//! // `lazy`, which this crate leaves out: README, Layout).
+//! #[allow(deprecated)]
+//! let last: DataFrame = iterates.group_by_stable(["lambda"])?.select(["loss"]).last()?;
+//! assert_eq!(last.get_column_names(), ["lambda", "loss_last"]);
+//!
+//! // Parameters and key of each point, from its manifest.
+//! let manifests = results.manifests("three_point")?;
+//! assert_eq!(manifests[1].params["lambda"], 0.2);
+//! assert_eq!(manifests[0].key, stage.record.points[0].key);
+//! # Ok::<(), anyhow::Error>(())
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -132,10 +157,20 @@ fn info(record: CurrentRecord) -> StageInfo {
     StageInfo { name: record.stage.clone(), kind: record.kind.clone(), key: record.stage_key.clone(), tables, record }
 }
 
+/// A column by name, found by comparing names rather than through the frame's cached schema: in an evcxr notebook
+/// a DataFrame kept from an earlier cell can have a schema cache that a later cell's polars code cannot look up in
+/// (every column then seems "not found").
+fn find_column<'a>(frame: &'a DataFrame, name: &str) -> anyhow::Result<&'a polars::prelude::Column> {
+    frame.columns().iter().find(|c| c.name().as_str() == name).ok_or_else(|| {
+        let names: Vec<&str> = frame.columns().iter().map(|c| c.name().as_str()).collect();
+        anyhow::anyhow!("column `{name}` not found; the columns are: {}", names.join(", "))
+    })
+}
+
 /// A column as `f64`s (integers are converted), with an error naming the column if it is missing or not numeric.
 pub fn column_f64(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<f64>> {
     use polars::prelude::DataType;
-    let col = frame.column(name).map_err(|e| anyhow::anyhow!("column `{name}`: {e}"))?;
+    let col = find_column(frame, name)?;
     let col = col.cast(&DataType::Float64).map_err(|e| anyhow::anyhow!("column `{name}` is not numeric: {e}"))?;
     let values = col.f64().map_err(|e| anyhow::anyhow!("column `{name}`: {e}"))?;
     Ok(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
@@ -143,7 +178,7 @@ pub fn column_f64(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<f64>> {
 
 /// A string column, with an error naming the column if it is missing or not text.
 pub fn column_str(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<String>> {
-    let col = frame.column(name).map_err(|e| anyhow::anyhow!("column `{name}`: {e}"))?;
+    let col = find_column(frame, name)?;
     let values = col.str().map_err(|e| anyhow::anyhow!("column `{name}` is not text: {e}"))?;
     Ok(values.iter().map(|v| v.unwrap_or_default().to_string()).collect())
 }

@@ -1,7 +1,7 @@
 //! Figures of E5: the grid JKO flow (`grid_jko`) and its comparison with mean-field particle GD (`grid_vs_gd`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{anyhow, Context};
 use plotters::coord::Shift;
@@ -361,7 +361,7 @@ fn half_width(snaps: &BTreeMap<u32, Snapshot>) -> f64 {
     }
 }
 
-pub fn draw_jko(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn draw_jko(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
     let tables = results.tables(&info.name)?;
     let steps = tables.get("steps").context("missing table `steps`")?;
     let stage = info.name.as_str();
@@ -384,7 +384,7 @@ pub fn draw_jko(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Resu
     Ok(files)
 }
 
-pub fn draw_vs_gd(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn draw_vs_gd(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
     let source = info.record.inputs.keys().next().context("grid_vs_gd has no input stage")?;
     let jko = results.tables(source)?;
     let jko_steps = jko.get("steps").context("source has no `steps` table")?;

@@ -17,12 +17,15 @@ pub mod style;
 pub mod three_point;
 pub mod toys;
 
+use style::Output;
+pub use style::{svg_plot, Svg};
+
 /// Bump when any figure's drawing code changes, so existing figures are redrawn.
 pub const FIGURES_REVISION: u32 = 1;
 const STAMPS: &str = ".wgf-figures.json";
 
 /// Draws the figures of one stage from its (and its inputs') tables; returns the files written.
-type DrawStage = fn(&Results, &StageInfo, &Path) -> anyhow::Result<Vec<PathBuf>>;
+type DrawStage = fn(&Results, &StageInfo, &Output) -> anyhow::Result<Vec<PathBuf>>;
 
 fn drawer(kind: &str) -> Option<DrawStage> {
     match kind {
@@ -68,10 +71,47 @@ pub fn draw_all(results: &Results, out: &Path, only: &[String], force: bool) -> 
             summary.up_to_date += 1;
             continue;
         }
-        let files = draw(results, &info, out).with_context(|| format!("figures of stage `{}`", info.name))?;
+        let files =
+            draw(results, &info, &Output::Dir(out)).with_context(|| format!("figures of stage `{}`", info.name))?;
         summary.drawn.extend(files.iter().cloned());
         stamps.insert(info.name.clone(), Stamp { stage_key: info.key.clone(), revision: FIGURES_REVISION, files });
         write_atomic(&stamp_path, &serde_json::to_vec_pretty(&stamps)?)?;
     }
     Ok(summary)
+}
+
+/// The figures `wgf figures` draws for `stage`, rendered by the same code as SVG text (nothing is written), for
+/// notebooks: an [`Svg`] shows itself inline in evcxr. Stages whose kind has no figures give an empty list.
+pub fn stage_svgs(results: &Results, stage: &str) -> anyhow::Result<Vec<Svg>> {
+    let info = results.stage(stage)?;
+    let Some(draw) = drawer(&info.kind) else { return Ok(Vec::new()) };
+    let list = Default::default();
+    draw(results, &info, &Output::Memory(&list)).with_context(|| format!("figures of stage `{stage}`"))?;
+    Ok(list.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{plan, runner, spec, store::Store};
+
+    #[test]
+    fn stage_svgs_are_the_files_wgf_figures_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml =
+            "stages:\n  - name: e2\n    kind: three_point\n    params: {steps: 5}\n    sweep: {lambda: [1.0, 0.1]}\n";
+        let plan = plan::plan(&spec::parse("pipeline.yaml".as_ref(), yaml).unwrap()).unwrap();
+        let opts = runner::RunOptions { jobs: 1, quiet: true, ..Default::default() };
+        assert!(runner::run(&plan, &Store::new(dir.path().join("results")), &opts).unwrap().ok());
+        let results = Results::open(dir.path().join("results")).unwrap();
+        let figures = dir.path().join("figures");
+        draw_all(&results, &figures, &[], false).unwrap();
+
+        let svgs = stage_svgs(&results, "e2").unwrap();
+        let names: Vec<&str> = svgs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["e2_fits", "e2_loss"]);
+        for svg in &svgs {
+            assert_eq!(std::fs::read_to_string(figures.join(format!("{}.svg", svg.name))).unwrap(), svg.svg);
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Figures of E4 `prox_sweep` (seed 001 §3): per γ, the prox-step diagnostics and the neuron trajectories of the
 //! first seed; a panel of the diagnostics for all γ; and the final loss against γ over all seeds.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -64,7 +64,7 @@ fn gamma_label(g: f64) -> String {
     }
 }
 
-pub fn draw(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn draw(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
     let steps = Steps::read(&results.table(&info.name, "steps")?)?;
     let gammas = steps.gammas();
     let seed0 = steps.seed.iter().copied().fold(f64::INFINITY, f64::min);

@@ -1,6 +1,7 @@
 //! One look for every figure: an embedded font (no system fontconfig needed), sizes, colours, and the PNG + SVG
 //! rendering of a figure drawn once against plotters' generic backend.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -74,20 +75,49 @@ pub fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing failed: {e:?}")
 }
 
-/// Renders `fig` to `<dir>/<name>.png` and `.svg`, each written atomically.
-pub fn render(fig: &impl Figure, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    init_fonts();
-    let (w, h) = fig.size();
-    let name = fig.name();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        fig.draw(&root).with_context(|| format!("figure {name} (SVG)"))?;
-        root.present().map_err(plot_err)?;
+/// Where [`render`] puts a figure: PNG + SVG files in a directory (`wgf figures`), or SVG text kept in memory
+/// (notebooks, through [`super::stage_svgs`]).
+pub enum Output<'a> {
+    Dir(&'a Path),
+    Memory(&'a RefCell<Vec<Svg>>),
+}
+
+/// One figure rendered as SVG text; shows itself inline in an evcxr (Rust Jupyter) notebook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Svg {
+    /// File stem the figure has under figures/, e.g. `three_point_loss`.
+    pub name: String,
+    pub svg: String,
+}
+
+impl Svg {
+    /// evcxr calls this when an `Svg` is a cell's value: the SVG is shown inline.
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT", self.svg);
     }
+}
+
+/// Renders `fig` as SVG text.
+pub fn render_svg(fig: &impl Figure) -> anyhow::Result<Svg> {
+    let name = fig.name();
+    svg_plot(&name, fig.size(), |root| fig.draw(root).with_context(|| format!("figure {name} (SVG)")))
+}
+
+/// Renders `fig` to `out`: `<dir>/<name>.png` and `.svg`, each written atomically (the files are returned), or
+/// its SVG text appended to the in-memory list (nothing is returned).
+pub fn render(fig: &impl Figure, out: &Output) -> anyhow::Result<Vec<PathBuf>> {
+    let svg = render_svg(fig)?;
+    let dir = match out {
+        Output::Dir(dir) => dir,
+        Output::Memory(list) => {
+            list.borrow_mut().push(svg);
+            return Ok(Vec::new());
+        }
+    };
+    let (w, h) = fig.size();
+    let name = svg.name;
     let svg_path = dir.join(format!("{name}.svg"));
-    write_atomic(&svg_path, svg.as_bytes())?;
+    write_atomic(&svg_path, svg.svg.as_bytes())?;
 
     let png_path = dir.join(format!("{name}.png"));
     let tmp = dir.join(format!(".tmp-{name}-{}.png", std::process::id()));
@@ -99,6 +129,24 @@ pub fn render(fig: &impl Figure, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     std::fs::rename(&tmp, &png_path).with_context(|| format!("writing {}", png_path.display()))?;
     Ok(vec![png_path, svg_path])
+}
+
+/// A notebook-only plot in the pipeline's look: `draw` gets an SVG drawing area of `size` (already white, the
+/// embedded font registered as [`FONT`]).
+pub fn svg_plot(
+    name: &str,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> anyhow::Result<()>,
+) -> anyhow::Result<Svg> {
+    init_fonts();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        draw(&root)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Svg { name: name.into(), svg })
 }
 
 /// Axes of the (w, b) parameter plane, padded around `points`.

@@ -1,6 +1,6 @@
 //! Figures of E2 `three_point`: the neuron's fit at successive GD iterates, and the loss against the step.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use plotters::coord::Shift;
@@ -45,7 +45,7 @@ fn runs(tables: &StageTables) -> anyhow::Result<RunsAndData> {
     Ok((runs, points))
 }
 
-pub fn draw(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn draw(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
     let tables = results.tables(&info.name)?;
     let stage = info.name.as_str();
     let (runs, data) = runs(&tables)?;

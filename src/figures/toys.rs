@@ -1,7 +1,7 @@
 //! Figures of the particle toys: E1 `two_point` (paths and the first step against γ) and E3 `inner_iterations`
 //! (inner GD paths of one prox step in the (w, b) plane).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use plotters::coord::Shift;
@@ -37,7 +37,7 @@ fn two_point_paths(results: &Results, stage: &str) -> anyhow::Result<Vec<Path2>>
     Ok(out)
 }
 
-pub fn draw_two_point(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn draw_two_point(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
     let paths = two_point_paths(results, &info.name)?;
     let mut files = style::render(&TwoPointPaths { stage: &info.name, paths: &paths }, out)?;
     files.extend(style::render(&FirstStep { stage: &info.name, paths: &paths }, out)?);
@@ -164,7 +164,7 @@ impl Figure for FirstStep<'_> {
 /// ("distance particle", α, path in the (w, b) plane).
 type Curve = (String, f64, Vec<(f64, f64)>);
 
-pub fn draw_inner(results: &Results, info: &StageInfo, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn draw_inner(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
     let t = results.table(&info.name, "inner")?;
     let (dist, part, alpha) = (column_str(&t, "distance")?, column_f64(&t, "particle")?, column_f64(&t, "alpha")?);
     let (w, b, gamma) = (column_f64(&t, "w")?, column_f64(&t, "b")?, column_f64(&t, "gamma")?);
