@@ -83,22 +83,8 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Summary, Run
     let mut summary = Summary::default();
     let mut todo: HashMap<&str, Vec<&Point>> = HashMap::new();
     for stage in &selected {
-        let mut missing = Vec::new();
-        for point in &stage.points {
-            match store.read_complete_entry(&stage.name, &point.key, stage.kind.tables) {
-                Ok(Some(_)) if !forced(stage) => summary.cached += 1,
-                Ok(_) => missing.push(point),
-                Err(StoreError::Corrupt { path, problem }) => {
-                    eprintln!("warning: {}: {problem}; it will be recomputed", path.display());
-                    summary.corrupt.push(format!("{}: {problem}", path.display()));
-                    if !opts.dry_run {
-                        store.discard(&stage.name, &point.key)?;
-                    }
-                    missing.push(point);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let missing = missing_points(store, stage, forced(stage), opts.dry_run, &mut summary)?;
+        let missing: Vec<&Point> = missing.into_iter().map(|i| &stage.points[i]).collect();
         summary.planned.extend(missing.iter().map(|p| format!("{} {}", stage.name, p.label())));
         todo.insert(stage.name.as_str(), missing);
     }
@@ -156,6 +142,34 @@ pub fn run(plan: &Plan, store: &Store, opts: &RunOptions) -> Result<Summary, Run
     progress.finish();
     summary.wall_seconds = start.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Indexes of the stage's points without a complete entry (all of them if `forced`), counting cached and damaged
+/// entries in `summary`; a damaged entry is reported and, unless `dry_run`, discarded. Shared with the Slurm executor.
+pub(crate) fn missing_points(
+    store: &Store,
+    stage: &PlannedStage,
+    forced: bool,
+    dry_run: bool,
+    summary: &mut Summary,
+) -> Result<Vec<usize>, StoreError> {
+    let mut missing = Vec::new();
+    for (i, point) in stage.points.iter().enumerate() {
+        match store.read_complete_entry(&stage.name, &point.key, stage.kind.tables) {
+            Ok(Some(_)) if !forced => summary.cached += 1,
+            Ok(_) => missing.push(i),
+            Err(StoreError::Corrupt { path, problem }) => {
+                eprintln!("warning: {}: {problem}; it will be recomputed", path.display());
+                summary.corrupt.push(format!("{}: {problem}", path.display()));
+                if !dry_run {
+                    store.discard(&stage.name, &point.key)?;
+                }
+                missing.push(i);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(missing)
 }
 
 /// Maps `f` over `items` on `jobs` plain threads pulling the next index from a shared counter; results come
@@ -321,15 +335,25 @@ pub fn check_finite(table: &Table) -> Result<(), String> {
 }
 
 pub(crate) fn current_record(stage: &PlannedStage) -> CurrentRecord {
+    record_of(&stage.name, stage.kind, &stage.key, &stage.input_keys, &stage.points)
+}
+
+/// The record of a complete run of a stage computed by this binary (local runner and Slurm tasks alike).
+pub(crate) fn record_of(
+    stage: &str,
+    kind: &Kind,
+    stage_key: &Key,
+    input_keys: &BTreeMap<String, Key>,
+    points: &[Point],
+) -> CurrentRecord {
     CurrentRecord {
-        stage: stage.name.clone(),
-        kind: stage.kind.name.to_string(),
-        version: stage.kind.version,
-        stage_key: stage.key.clone(),
+        stage: stage.to_string(),
+        kind: kind.name.to_string(),
+        version: kind.version,
+        stage_key: stage_key.clone(),
         source: SOURCE_HASH.to_string(),
-        inputs: stage.input_keys.clone(),
-        points: stage
-            .points
+        inputs: input_keys.clone(),
+        points: points
             .iter()
             .map(|p| CurrentPoint { key: p.key.clone(), coords: p.coords.clone(), params: p.params.clone() })
             .collect(),

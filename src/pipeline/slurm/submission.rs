@@ -15,7 +15,8 @@ use super::SlurmError;
 use crate::experiments::{find_kind, Kind};
 use crate::pipeline::key::{point_key, Key, SOURCE_HASH};
 use crate::pipeline::plan::{PlannedStage, Point};
-use crate::pipeline::store::{now_unix, write_atomic, CurrentPoint, CurrentRecord, Store};
+use crate::pipeline::runner::record_of;
+use crate::pipeline::store::{now_unix, write_atomic, CurrentRecord, Store};
 
 pub const SLURM_DIR: &str = ".slurm";
 pub const PLAN_FILE: &str = "plan.json";
@@ -102,20 +103,9 @@ impl SubmittedStage {
         Ok(kind)
     }
 
-    pub fn current_record(&self) -> CurrentRecord {
-        CurrentRecord {
-            stage: self.name.clone(),
-            kind: self.kind.clone(),
-            version: self.version,
-            stage_key: self.stage_key.clone(),
-            source: SOURCE_HASH.to_string(),
-            inputs: self.input_keys.clone(),
-            points: self
-                .points
-                .iter()
-                .map(|p| CurrentPoint { key: p.key.clone(), coords: p.coords.clone(), params: p.params.clone() })
-                .collect(),
-        }
+    /// The stage's record once every point is stored; `verified_kind` has checked the kind and version.
+    pub fn current_record(&self, kind: &Kind) -> CurrentRecord {
+        record_of(&self.name, kind, &self.stage_key, &self.input_keys, &self.points)
     }
 }
 

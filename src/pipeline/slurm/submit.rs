@@ -10,8 +10,8 @@ use super::script::{sbatch_args, sbatch_script, ScriptPaths};
 use super::submission::{submissions, InputStage, Jobs, Submission, SubmissionDir, SubmittedStage};
 use super::SlurmError;
 use crate::pipeline::plan::{Plan, PlannedStage};
-use crate::pipeline::runner::current_record;
-use crate::pipeline::store::{write_atomic, Store, StoreError};
+use crate::pipeline::runner::{current_record, missing_points, Summary};
+use crate::pipeline::store::{write_atomic, Store};
 
 #[derive(Debug, Clone, Default)]
 pub struct SlurmRunOptions {
@@ -42,24 +42,10 @@ pub fn submit(plan: &Plan, store: &Store, opts: &SlurmRunOptions) -> Result<Subm
     refuse_if_active(store)?;
     let selected = plan.select(&opts.stages).map_err(SlurmError::Plan)?;
     let forced = |s: &PlannedStage| opts.force && (opts.stages.is_empty() || opts.stages.contains(&s.name));
-    let mut cached = 0;
+    let mut counts = Summary::default();
     let mut stages = Vec::new();
     for stage in &selected {
-        let mut todo = Vec::new();
-        for (i, point) in stage.points.iter().enumerate() {
-            match store.read_complete_entry(&stage.name, &point.key, stage.kind.tables) {
-                Ok(Some(_)) if !forced(stage) => cached += 1,
-                Ok(_) => todo.push(i),
-                Err(StoreError::Corrupt { path, problem }) => {
-                    eprintln!("warning: {}: {problem}; it will be recomputed", path.display());
-                    if !opts.dry_run {
-                        store.discard(&stage.name, &point.key)?;
-                    }
-                    todo.push(i);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let todo = missing_points(store, stage, forced(stage), opts.dry_run, &mut counts)?;
         if todo.is_empty() {
             if !opts.dry_run {
                 store.write_current(&current_record(stage))?;
@@ -70,7 +56,7 @@ pub fn submit(plan: &Plan, store: &Store, opts: &SlurmRunOptions) -> Result<Subm
         stages.push(SubmittedStage::new(stage, inputs.collect(), todo));
     }
     if stages.is_empty() {
-        return Ok(Submitted::Nothing { cached });
+        return Ok(Submitted::Nothing { cached: counts.cached });
     }
     let submission = Submission::new(&plan.file, stages);
     let results = absolute(store.root())?;
@@ -80,7 +66,7 @@ pub fn submit(plan: &Plan, store: &Store, opts: &SlurmRunOptions) -> Result<Subm
     let scripts: Vec<(String, String)> =
         submission.stages.iter().map(|s| (s.name.clone(), sbatch_script(s, &paths))).collect();
     if opts.dry_run {
-        return Ok(Submitted::DryRun { cached, scripts });
+        return Ok(Submitted::DryRun { cached: counts.cached, scripts });
     }
     dir.write_plan(&submission)?;
     for (stage, text) in &scripts {
@@ -88,7 +74,7 @@ pub fn submit(plan: &Plan, store: &Store, opts: &SlurmRunOptions) -> Result<Subm
     }
     let jobs = submit_arrays(&submission, &dir)?;
     dir.write_jobs(&jobs)?;
-    Ok(Submitted::Jobs { cached, dir, submission, jobs })
+    Ok(Submitted::Jobs { cached: counts.cached, dir, submission, jobs })
 }
 
 /// sbatch per stage, each waiting (afterok) on the arrays of its inputs submitted here; on a refusal the arrays

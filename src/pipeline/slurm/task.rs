@@ -146,7 +146,7 @@ fn record_current_if_complete(store: &Store, stage: &SubmittedStage, kind: &Kind
     let complete =
         stage.points.iter().all(|p| matches!(store.read_complete_entry(&stage.name, &p.key, kind.tables), Ok(Some(_))));
     if complete {
-        if let Err(e) = store.write_current(&stage.current_record()) {
+        if let Err(e) = store.write_current(&stage.current_record(kind)) {
             eprintln!("warning: cannot record the completed stage {}: {e}", stage.name);
         }
     }

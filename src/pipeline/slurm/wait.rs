@@ -160,7 +160,7 @@ pub fn summarise(
             });
         }
         if complete {
-            store.write_current(&stage.current_record())?;
+            store.write_current(&stage.current_record(kind))?;
         } else {
             incomplete.push(&stage.name);
         }
