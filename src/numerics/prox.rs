@@ -454,7 +454,7 @@ impl<'a, O: Objective> ProxSolver<'a, O> {
                         verifying = None;
                     }
                 } else if k > snap.k && k >= first_skippable && v_is_saved {
-                    debug_assert!(same_bits(&v, &snap.v));
+                    assert!(same_bits(&v, &snap.v));
                     if tracker.state_equals(&snap.tracker) {
                         let period = k - snap.k;
                         let repeats = (max_iterations - k) / period;
