@@ -159,7 +159,7 @@ fn panel<DB: DrawingBackend>(
     builder.caption(caption, label_font()).margin(12).x_label_area_size(45).y_label_area_size(75);
     if log {
         let (lo, hi) = log_floor(ys.iter().copied(), 1e-300);
-        let mut chart = builder.build_cartesian_2d(0.0..x_max, (lo..hi).log_scale()).map_err(plot_err)?;
+        let mut chart = builder.build_cartesian_2d(0.0..x_max, style::log_axis(lo, hi)).map_err(plot_err)?;
         chart
             .configure_mesh()
             .x_desc("JKO step")

@@ -147,7 +147,7 @@ fn steps_panel<DB: DrawingBackend>(
         .x_label_area_size(40)
         .y_label_area_size(70)
         .right_y_label_area_size(55)
-        .build_cartesian_2d(0.0..last_step, (lo..hi).log_scale())
+        .build_cartesian_2d(0.0..last_step, style::log_axis(lo, hi))
         .map_err(plot_err)?
         .set_secondary_coord(0.0..last_step, 0.0..1.05);
     chart
@@ -318,7 +318,7 @@ impl Figure for Summary<'_> {
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(80)
-            .build_cartesian_2d((g0 / 1.5..g1 * 1.5).log_scale(), (lo..hi).log_scale())
+            .build_cartesian_2d((g0 / 1.5..g1 * 1.5).log_scale(), style::log_axis(lo, hi))
             .map_err(plot_err)?;
         chart
             .configure_mesh()

@@ -141,7 +141,7 @@ impl Figure for Loss<'_> {
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(80)
-            .build_cartesian_2d(0..steps, (lo..hi).log_scale())
+            .build_cartesian_2d(0..steps, style::log_axis(lo, hi))
             .map_err(plot_err)?;
         chart
             .configure_mesh()
