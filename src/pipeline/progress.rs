@@ -12,6 +12,16 @@ pub enum PointOutcome {
     Failed,
 }
 
+/// The bar of `total` points shared by the local runner and the Slurm waiter (stderr, ticking).
+pub fn points_bar(total: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
 pub struct Progress {
     bar: Option<ProgressBar>,
     done: Mutex<(usize, usize)>,
@@ -21,14 +31,7 @@ pub struct Progress {
 impl Progress {
     /// `total` points will run. `quiet` silences per-point lines (the summary is still printed by the caller).
     pub fn new(total: usize, quiet: bool) -> Progress {
-        let bar = (!quiet && std::io::stderr().is_terminal() && total > 0).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            bar
-        });
+        let bar = (!quiet && std::io::stderr().is_terminal() && total > 0).then(|| points_bar(total));
         Progress { bar, done: Mutex::new((0, total)), quiet }
     }
 

@@ -4,8 +4,6 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use super::queue::{self, QueueSnapshot, TaskState};
 use super::submission::{Jobs, Submission, SubmissionDir, SubmittedStage};
 use super::SlurmError;
@@ -43,14 +41,7 @@ pub fn wait(
     let start = Instant::now();
     let ids: Vec<String> = jobs.stages.values().cloned().collect();
     let total: usize = submission.stages.iter().map(|s| s.todo.len()).sum();
-    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    });
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| crate::pipeline::progress::points_bar(total));
     let poll =
         Duration::from_millis(std::env::var("WGF_SLURM_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000));
     let mut last = Counts::default();
