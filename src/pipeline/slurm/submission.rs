@@ -251,11 +251,15 @@ mod tests {
     fn plan_file_round_trips_read_only_and_lists_every_submission() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::new(tmp.path());
-        let sub = submission();
+        let mut sub = submission();
+        // A time whose shortest decimal form serde_json's default (fast, inexact) float parser reads back one ulp
+        // off: the plan file needs its `float_roundtrip` feature (parameters are floats too).
+        sub.created_unix = 1795541269.5828567;
         let dir = SubmissionDir::new(&store, &sub.id);
         dir.write_plan(&sub).unwrap();
         let back = dir.read_plan().unwrap();
         assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&sub).unwrap());
+        assert_eq!(back.created_unix.to_bits(), sub.created_unix.to_bits());
         assert!(fs::metadata(dir.plan_file()).unwrap().permissions().readonly());
         let stage = back.stage("toy").unwrap();
         assert_eq!((stage.tasks(), stage.task_of(2), stage.task_of(1)), (2, Some(1), None));
