@@ -54,17 +54,16 @@ fn sweep() {
         .flat_map(|&g| ["frobenius", "wasserstein"].into_iter().flat_map(move |d| (0..10).map(move |s| (g, d, s))))
         .collect();
     let clock = Instant::now();
-    let runs = parallel_map(&points, jobs, |&(g, d, s)| {
+    let mut times = parallel_map(&points, jobs, |&(g, d, s)| {
         let t = Instant::now();
         run_prox_path(&params(g, d, s, 1_000_000), &|_| {}).expect("sweep point");
         t.elapsed().as_secs_f64()
     });
-    for group in points.chunks(10).zip(runs.chunks(10)) {
+    for group in points.chunks(10).zip(times.chunks(10)) {
         let ((g, d, _), mut seconds) = (group.0[0], group.1.to_vec());
         seconds.sort_by(f64::total_cmp);
         println!("  {d:<11} γ = {g:<7} median {:7.3} s  max {:7.3} s  (10 seeds)", seconds[5], seconds[9]);
     }
-    let mut times = runs;
     times.sort_by(f64::total_cmp);
     println!(
         "E4 sweep (120 runs, 10 × 10^6 inner iterations each, {jobs} threads): wall {:.1} s, {:.1} core-s, median run {:.3} s",

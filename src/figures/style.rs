@@ -211,14 +211,19 @@ pub fn log_floor(values: impl Iterator<Item = f64>, floor: f64) -> (f64, f64) {
     (lo / 2.0, if hi > lo { hi * 2.0 } else { lo * 10.0 })
 }
 
-/// A log axis over [lo, hi] labelled at powers of ten (every decade, or every k-th so that at most 10 show).
-/// plotters' own log key points drop every value below f64::EPSILON (it takes them for the axis's zero),
-/// which left the lower decades of E4's loss axes (down to 1e-26) unlabelled.
+/// A log axis over [lo, hi] labelled at powers of ten (every decade, or every k-th so that at most 10 show; 1, 2, 5
+/// times them when fewer than 3 decades fall inside). plotters' own log key points drop every value below
+/// f64::EPSILON (it takes them for the axis's zero), which left the lower decades of E4's loss axes (down to 1e-26)
+/// unlabelled.
 pub fn log_axis(lo: f64, hi: f64) -> plotters::coord::combinators::WithKeyPoints<LogCoord<f64>> {
     let (first, last) = (lo.log10().ceil() as i32, hi.log10().floor() as i32);
     let stride = ((last - first + 1).max(1) as f64 / 10.0).ceil().max(1.0) as usize;
-    let decades: Vec<f64> = (first..=last).rev().step_by(stride).map(|k| 10f64.powi(k)).collect();
-    LogCoord::from((lo..hi).log_scale()).with_key_points(decades)
+    let mut marks: Vec<f64> = (first..=last).rev().step_by(stride).map(|k| 10f64.powi(k)).collect();
+    if marks.len() < 3 {
+        let steps = (first - 1..=last).rev().flat_map(|k| [5.0, 2.0, 1.0].map(|m| m * 10f64.powi(k)));
+        marks = steps.filter(|v| (lo..=hi).contains(v)).collect();
+    }
+    LogCoord::from((lo..hi).log_scale()).with_key_points(marks)
 }
 
 #[cfg(test)]
@@ -232,5 +237,11 @@ mod log_axis_tests {
         assert!(points.len() <= 10 && points.len() >= 5, "{points:?}");
         assert!(points.iter().any(|&p| p < 1e-20), "no label below 1e-20: {points:?}");
         assert_eq!(points[0], 1.0);
+    }
+
+    #[test]
+    fn a_range_within_one_decade_still_has_labels() {
+        let points = super::log_axis(0.15, 0.7).key_points(BoldPoints(20));
+        assert_eq!(points, vec![0.5, 0.2]);
     }
 }
