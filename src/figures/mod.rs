@@ -21,7 +21,7 @@ use style::Output;
 pub use style::{svg_plot, Svg};
 
 /// Bump when any figure's drawing code changes, so existing figures are redrawn.
-pub const FIGURES_REVISION: u32 = 3;
+pub const FIGURES_REVISION: u32 = 4;
 const STAMPS: &str = ".wgf-figures.json";
 
 /// Draws the figures of one stage from its (and its inputs') tables; returns the files written.

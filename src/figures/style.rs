@@ -170,15 +170,29 @@ pub fn plane_chart<'a, DB: DrawingBackend>(
         .y_label_area_size(70)
         .build_cartesian_2d((x0 - pad)..(x1 + pad), (y0 - pad)..(y1 + pad))
         .map_err(plot_err)?;
+    let (x_span, y_span) = (x1 - x0 + 2.0 * pad, y1 - y0 + 2.0 * pad);
     chart
         .configure_mesh()
         .x_desc("w (slope)")
         .y_desc("b (bias)")
+        .x_label_formatter(&|&v| plain_tick(v, x_span))
+        .y_label_formatter(&|&v| plain_tick(v, y_span))
         .label_style(tick_font())
         .axis_desc_style(label_font())
         .draw()
         .map_err(plot_err)?;
     Ok(chart)
+}
+
+/// A linear axis label with the decimals its tick spacing needs (about span / 10), never "-0.0":
+/// the key point at zero can come out as −1e-17 from the range arithmetic.
+pub fn plain_tick(v: f64, span: f64) -> String {
+    let decimals = if span > 0.0 && span.is_finite() { (-(span / 10.0).log10().floor()).clamp(0.0, 12.0) } else { 1.0 };
+    let text = format!("{v:.prec$}", prec = decimals as usize);
+    match text.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => text,
+    }
 }
 
 /// The legend box every figure uses.
@@ -224,6 +238,20 @@ pub fn log_axis(lo: f64, hi: f64) -> plotters::coord::combinators::WithKeyPoints
         marks = steps.filter(|v| (lo..=hi).contains(v)).collect();
     }
     LogCoord::from((lo..hi).log_scale()).with_key_points(marks)
+}
+
+#[cfg(test)]
+mod plain_tick_tests {
+    use super::plain_tick;
+
+    #[test]
+    fn zero_has_no_sign_and_decimals_follow_the_span() {
+        assert_eq!(plain_tick(-1e-17, 1.1), "0.0");
+        assert_eq!(plain_tick(-0.2, 1.1), "-0.2");
+        assert_eq!(plain_tick(0.05, 0.3), "0.05");
+        assert_eq!(plain_tick(-4.0, 30.0), "-4");
+        assert_eq!(plain_tick(0.5, f64::NAN), "0.5");
+    }
 }
 
 #[cfg(test)]
