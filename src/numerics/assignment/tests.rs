@@ -166,13 +166,14 @@ fn potentials_are_exact_on_random_m50_problems() {
 }
 
 /// Random walks of V around fixed W (clustered targets, so rows compete for few columns):
-/// three certificates — candidates with AVX (if available), candidates without, full scans
-/// only — must give bitwise the same σ, potentials and re-solve counters at every step.
+/// three certificates — candidates (narrow and wide) with AVX (if available), candidates
+/// without, full scans only — must give bitwise the same σ, potentials and re-solve counters at every step.
 #[test]
 fn candidate_checks_and_simd_paths_agree_with_full_scans() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let mut moves = 0;
     let mut changes = 0;
+    let (mut wide, mut rows) = (0, 0);
     for &(m, d, spread, step) in &[(30, 2, 0.05, 0.002), (50, 2, 1.0, 0.01), (13, 3, 0.2, 0.01), (3, 2, 0.1, 0.05)] {
         let w: Vec<f64> = (0..m * d).map(|_| rng.random_range(-spread..spread)).collect();
         let signs = random_signs(&mut rng, m);
@@ -202,6 +203,8 @@ fn candidate_checks_and_simd_paths_agree_with_full_scans() {
                     assert_eq!(resolves(a), resolves(b), "m {m}: re-solve counters differ at {t}");
                     assert!(c.potentials_equal(&reference), "m {m}: potentials differ at {t}");
                 }
+                wide += certs[0].wide_rows() + certs[1].wide_rows();
+                rows += 2 * m;
                 moves += 1;
             }
             let (fast, full) = (certs[0].stats(), certs[2].stats());
@@ -209,4 +212,6 @@ fn candidate_checks_and_simd_paths_agree_with_full_scans() {
         }
     }
     assert!(moves >= 16_000 && changes > 1000, "{moves} moves, {changes} changes");
+    // Both candidate widths must have been checked against the full scans.
+    assert!(wide > 0 && wide < rows, "{wide} of {rows} row checks had wide candidates");
 }

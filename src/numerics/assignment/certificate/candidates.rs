@@ -1,8 +1,8 @@
 //! Row checks by candidate columns (see the module docs): a row is decided from its
-//! CANDIDATES cheapest columns when a floor proves that no other column can be cheaper, else by
+//! NARROW or WIDE cheapest columns when a floor proves that no other column can be cheaper, else by
 //! a full row scan, which also rebuilds the row's candidates, radius and floor.
 
-use super::{rows, CertifiedAssignment, CANDIDATES, TIE_TOLERANCE};
+use super::{rows, CertifiedAssignment, NARROW, QUICK_EXIT, SETTLED, TIE_TOLERANCE, WIDE};
 
 /// What a row's candidate check reads besides the potentials (fixed until the row's rebuild).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -10,10 +10,10 @@ pub(super) struct CandidateSlots {
     /// Position of the reference column among the candidates.
     reference: usize,
     /// Block penalties of the candidates.
-    penalty: [f64; CANDIDATES],
+    penalty: [f64; WIDE],
     /// For d = 2: the candidates' target coordinates W_j0, W_j1.
-    target0: [f64; CANDIDATES],
-    target1: [f64; CANDIDATES],
+    target0: [f64; WIDE],
+    target1: [f64; WIDE],
 }
 
 /// Safety margin of the floor, relative to the magnitudes involved: rounding in costs and
@@ -43,11 +43,25 @@ impl CertifiedAssignment {
     /// the radius, or no proof that every other column is dearer).
     #[inline(always)]
     fn check_by_candidates(&mut self, v: &[f64], i: usize) -> Option<bool> {
+        if self.width[i] == NARROW {
+            self.check_by::<NARROW>(v, i)
+        } else {
+            self.check_by::<WIDE>(v, i)
+        }
+    }
+
+    /// `check_by_candidates` for a row with K candidates.
+    #[inline(always)]
+    fn check_by<const K: usize>(&mut self, v: &[f64], i: usize) -> Option<bool> {
         let d = self.d;
         let vi = &v[i * d..(i + 1) * d];
-        let (cols, slots) = (self.candidates[i], &self.candidate_slots[i]);
+        let slots = &self.candidate_slots[i];
+        let first = |a: &[usize; WIDE]| -> [usize; K] { std::array::from_fn(|l| a[l]) };
+        let firstf = |a: &[f64; WIDE]| -> [f64; K] { std::array::from_fn(|l| a[l]) };
+        let cols = first(&self.candidates[i]);
+        let (target0, target1, penalty) = (firstf(&slots.target0), firstf(&slots.target1), firstf(&slots.penalty));
         // Costs of the candidates (ascending column order), as `row_costs` computes them.
-        let mut costs = [0.0; CANDIDATES];
+        let mut costs = [0.0; K];
         if d == 2 {
             let (x0, x1) = (vi[0], vi[1]);
             let (b0, b1) = (self.base[2 * i], self.base[2 * i + 1]);
@@ -56,7 +70,7 @@ impl CertifiedAssignment {
             if !inside {
                 return None;
             }
-            for ((c, t0), t1) in costs.iter_mut().zip(&slots.target0).zip(&slots.target1) {
+            for ((c, t0), t1) in costs.iter_mut().zip(&target0).zip(&target1) {
                 let (d0, d1) = (x0 - t0, x1 - t1);
                 *c = d0 * d0 + d1 * d1;
             }
@@ -71,7 +85,7 @@ impl CertifiedAssignment {
             }
         }
         let potentials = cols.map(|j| self.potential[j]);
-        let values: [f64; CANDIDATES] = std::array::from_fn(|l| costs[l] - potentials[l] + slots.penalty[l]);
+        let values: [f64; K] = std::array::from_fn(|l| costs[l] - potentials[l] + penalty[l]);
         // Strict < keeps the first column attaining the minimum, as the full scan does.
         let (mut lowest, mut best) = (values[0], 0);
         for (l, &value) in values.iter().enumerate().skip(1) {
@@ -80,7 +94,7 @@ impl CertifiedAssignment {
             }
         }
         // Non-candidates: e_ij ≥ e_ir + lead, the lead shrinking by any decrease of v_r since.
-        let r = slots.reference;
+        let r = self.candidate_slots[i].reference;
         let e_ref = values[r];
         let lead = self.floor[i] - (self.reference_potential[i] - potentials[r]);
         let margin = FLOOR_MARGIN * (1.0 + lowest.abs() + e_ref.abs() + self.cost_scale[i]);
@@ -150,7 +164,7 @@ impl CertifiedAssignment {
         feasible
     }
 
-    /// New base V⁰_i = V_i, candidates C_i (the CANDIDATES smallest e_ij, in column order), the
+    /// New base V⁰_i = V_i, candidates C_i (the K_i smallest e_ij, in column order; K_i by the width rule), the
     /// reference r (the cheapest), the lead L_i = min_{j ∉ C_i} (e_ij − e_ir − 2ρ_i ‖W_j − W_r‖)
     /// and the radius ρ_i, chosen so that L_i keeps FLOOR_SHARE of the gap e_(K+1) − e_ir.
     /// Since e_ij − e_ir changes by −2⟨V_i − V⁰_i, W_j − W_r⟩, every non-candidate keeps
@@ -163,30 +177,27 @@ impl CertifiedAssignment {
             self.radius_sq[i] = -1.0;
             return;
         }
+        let age = self.age(i);
+        let width = match self.width[i] {
+            NARROW if age <= QUICK_EXIT => WIDE,
+            WIDE if age < SETTLED => WIDE,
+            _ => NARROW,
+        };
+        self.width[i] = width;
+        self.rebuilt_at[i] = self.updates;
         let costs = &self.scratch.cost_rows[i * m..(i + 1) * m];
         let reduced = &self.scratch.row_costs[..m];
-        // The K + 1 smallest (value, column), ascending; ties keep the lower column first.
-        let mut smallest = [(f64::INFINITY, usize::MAX); CANDIDATES + 1];
-        for (j, &e) in reduced.iter().enumerate() {
-            if e < smallest[CANDIDATES].0 {
-                // Insertion from the end; strict < keeps an equal value's lower column first.
-                smallest[CANDIDATES] = (e, j);
-                let mut at = CANDIDATES;
-                while at > 0 && smallest[at].0 < smallest[at - 1].0 {
-                    smallest.swap(at, at - 1);
-                    at -= 1;
-                }
-            }
-        }
+        let smallest =
+            if width == NARROW { smallest_columns::<NARROW>(reduced) } else { smallest_columns::<WIDE>(reduced) };
         let reference = smallest[0].1.min(m.saturating_sub(1));
-        let mut chosen = [reference; CANDIDATES];
-        for (slot, &(_, j)) in chosen.iter_mut().zip(&smallest[..CANDIDATES]) {
+        let mut chosen = [reference; WIDE];
+        for (slot, &(_, j)) in chosen.iter_mut().zip(&smallest[..width]) {
             if j != usize::MAX {
                 *slot = j;
             }
         }
-        // Ascending column order (insertion sort of CANDIDATES entries).
-        for a in 1..CANDIDATES {
+        // Ascending column order (insertion sort of the first `width` entries).
+        for a in 1..width {
             let mut b = a;
             while b > 0 && chosen[b] < chosen[b - 1] {
                 chosen.swap(b, b - 1);
@@ -194,12 +205,12 @@ impl CertifiedAssignment {
             }
         }
         let e_ref = reduced[reference];
-        let gap = smallest[CANDIDATES].0 - e_ref;
+        let gap = smallest[width].0 - e_ref;
         let scale = rows::magnitude(costs, &self.potential[..m]);
         // Candidates out of the bounds below: their values become +∞ (the row's reduced costs
         // are not needed any more).
         let reduced = &mut self.scratch.row_costs[..m];
-        chosen.iter().for_each(|&j| reduced[j] = f64::INFINITY);
+        chosen[..width].iter().for_each(|&j| reduced[j] = f64::INFINITY);
         let (inv_gaps, gaps) = (&self.inv_target_gap2[reference * m..][..m], &self.target_gap[reference * m..][..m]);
         let shift = e_ref + FLOOR_SHARE * gap;
         let (radius, lead) = match self.avx {
@@ -223,11 +234,41 @@ impl CertifiedAssignment {
         self.candidates[i] = chosen;
         let penalty = &self.block_penalty[self.groups.group_of(i) * m..][..m];
         self.candidate_slots[i] = CandidateSlots {
-            reference: chosen.iter().position(|&j| j == reference).unwrap_or(0),
+            reference: chosen[..width].iter().position(|&j| j == reference).unwrap_or(0),
             penalty: chosen.map(|j| penalty[j]),
             target0: chosen.map(|j| self.target_t[j]),
-            target1: if d == 2 { chosen.map(|j| self.target_t[m + j]) } else { [0.0; CANDIDATES] },
+            target1: if d == 2 { chosen.map(|j| self.target_t[m + j]) } else { [0.0; WIDE] },
         };
         self.radius_sq[i] = radius * radius;
     }
+}
+
+/// The K + 1 smallest (value, column) of `reduced`, ascending (ties keep the lower column
+/// first), in the first K + 1 entries of a WIDE + 1 array (the rest (∞, usize::MAX)). Generic so
+/// that the insertion unrolls with the bound in registers.
+#[inline(always)]
+fn smallest_columns<const K: usize>(reduced: &[f64]) -> [(f64, usize); WIDE + 1] {
+    let mut smallest = [(f64::INFINITY, usize::MAX); WIDE + 1];
+    let mut best = [(f64::INFINITY, usize::MAX); K];
+    let mut last = (f64::INFINITY, usize::MAX);
+    for (j, &e) in reduced.iter().enumerate() {
+        if e < last.0 {
+            // Insertion from the end; strict < keeps an equal value's lower column first.
+            last = (e, j);
+            let mut at = K;
+            while at > 0 && last.0 < best[at - 1].0 {
+                at -= 1;
+            }
+            if at < K {
+                // `last` goes to slot `at`; the old K-th smallest becomes the (K + 1)-th.
+                let displaced = best[K - 1];
+                best.copy_within(at..K - 1, at + 1);
+                best[at] = last;
+                last = displaced;
+            }
+        }
+    }
+    smallest[..K].copy_from_slice(&best);
+    smallest[K] = last;
+    smallest
 }

@@ -26,6 +26,12 @@ impl CertifiedAssignment {
         self.full_scans_only = true;
     }
 
+    /// Rows whose candidates are WIDE now (tests: the wide path is exercised).
+    #[cfg(test)]
+    pub(crate) fn wide_rows(&self) -> usize {
+        self.width.iter().filter(|&&k| k == super::WIDE).count()
+    }
+
     /// Makes memo row i hold c_i·(V) (computed once per `update`).
     #[inline(always)]
     pub(super) fn ensure_cost_row(&mut self, v: &[f64], i: usize) {
