@@ -11,7 +11,8 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use wgf::numerics::model::{gaussian_init, Data, LossNorm, ReluNet, ReluProblem, Scaling};
+use wgf::experiments::prox_sweep::ProxSweepParams;
+use wgf::numerics::model::{gaussian_init, Data, ReluNet, ReluProblem};
 use wgf::numerics::prox::{InnerObserver, InnerStopping, ProxConfig, ProxDistance, ProxSolver};
 
 /// Counts changed rows and distinct assignments over one inner solve.
@@ -46,15 +47,18 @@ fn main() -> anyhow::Result<()> {
         _ => anyhow::bail!(usage),
     };
     let inner: u64 = args.get(2).map_or(Ok(1_000_000), |s| s.parse())?;
-    // The E4 defaults (SPEC §2): m = 50, n = 5 sine points, init N(0, 1e-4), 10 prox steps.
-    let (m, steps) = (50, 10);
-    let data = Data::sine(5);
-    let net = ReluNet::alternating(m, Scaling::Sum, LossNorm::Mse);
+    // The `prox_sweep` stage's defaults (SPEC §2 E4), as the pipeline resolves them.
+    let p: ProxSweepParams = serde_json::from_value(serde_json::json!({
+        "gamma": gamma, "distance": "wasserstein", "seed": seed, "inner_iterations": inner
+    }))?;
+    let (m, steps) = (p.m as usize, p.steps as usize);
+    let data = Data::sine(p.n_data as usize);
+    let net = ReluNet::alternating(m, p.scaling.into(), p.loss_norm.into());
     let problem = ReluProblem::new(&net, &data)?;
     let mut config = ProxConfig::new(gamma, ProxDistance::Wasserstein);
     config.stopping = InnerStopping::Iterations(inner);
     let mut solver = ProxSolver::new(&problem, config)?;
-    let mut w = gaussian_init(m, data.d(), 1e-2, seed);
+    let mut w = gaussian_init(m, data.d(), p.init_scale, seed);
     println!("γ = {gamma}, seed {seed}, {inner} inner iterations per step");
     println!("step  rows changed/it  distinct σ  augmentations/it  scans/it  full checks/it  seconds");
     for t in 1..=steps {
