@@ -47,7 +47,7 @@ $(PEER_VENV)/bin/python:
 bench: $(PEER_VENV)/bin/python
 	$(CARGO) bench --locked
 
-# --- Notebooks (README "Notebooks"): Rust Jupyter notebooks over the cached tables, executed headless. -----------
+# --- Notebooks (notebooks/README.md): Rust Jupyter notebooks over the cached tables, executed headless. ----------
 # Everything is installed inside the project: evcxr_jupyter under .tools/, Jupyter's runner and pyarrow in .venv/
 # (pinned), the Rust kernel registered in .venv/share/jupyter, evcxr's compilation cache under .tools/cache.
 EVCXR_VERSION := 0.22.0
