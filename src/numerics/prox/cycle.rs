@@ -27,7 +27,7 @@ struct Snapshot {
 
 /// Watches the inner loop's states for an exact repetition and jumps over the cycles it proves.
 pub(super) struct CycleDetector {
-    /// Off (the plain loop) or on.
+    /// `ProxConfig::accelerate` with a non-zero budget; false runs the plain loop.
     enabled: bool,
     max_iterations: u64,
     /// The observer needs every iterate before this one: no jump lands before it.
