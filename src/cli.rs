@@ -10,7 +10,7 @@ use crate::figures;
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::runner::{self, RunOptions, Summary};
 use crate::pipeline::slurm::options::ExecutorName;
-use crate::pipeline::slurm::submission::SLURM_DIR;
+use crate::pipeline::slurm::plan_file::SLURM_DIR;
 use crate::pipeline::slurm::submit::{self, SlurmRunOptions, Submitted};
 use crate::pipeline::slurm::task::{self, TaskId};
 use crate::pipeline::slurm::{self, wait, SlurmError};

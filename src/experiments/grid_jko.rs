@@ -9,9 +9,9 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{check, Experiment, ParamError, RunContext, Table, Validate};
+use crate::numerics::ot::gibbs::GibbsKernel;
 use crate::numerics::ot::grid::{gaussian_density, sine_data, stack_copies, Grid2d, ReluFeatures, SIGNS};
 use crate::numerics::ot::jko::{jko_step, JkoOptions, JkoStep, WarmStart};
-use crate::numerics::ot::kernel::GibbsKernel;
 use crate::numerics::ot::kl_prox::{Objective, ReluLeastSquares};
 use crate::tables::{col, ColumnSchema, DType, TableSchema};
 

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use super::plan_file::{read_plan, SubmissionDir, SubmittedStage};
 use super::records::FailureRecord;
-use super::submission::{read_plan, SubmissionDir, SubmittedStage};
 use crate::experiments::{find_kind, Kind, StageTables};
 use crate::pipeline::plan::Point;
 use crate::pipeline::runner::{compute_and_store, input_tables, parallel_map};

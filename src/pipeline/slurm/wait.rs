@@ -4,8 +4,8 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
+use super::plan_file::{Jobs, Submission, SubmissionDir, SubmittedStage};
 use super::queue::{self, QueueSnapshot, TaskState};
-use super::submission::{Jobs, Submission, SubmissionDir, SubmittedStage};
 use super::SlurmError;
 use crate::experiments::find_kind;
 use crate::pipeline::runner::{Failure, Summary};
