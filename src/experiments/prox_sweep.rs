@@ -88,6 +88,9 @@ impl Validate for ProxSweepParams {
         check::positive("init_scale", self.init_scale)?;
         check::at_least("m", self.m.into(), 1)?;
         check::at_least("n_data", self.n_data.into(), 1)?;
+        // The model keeps a few n × m f64 matrices (pre-activations, patterns, gradients): count 6.
+        let nm = f64::from(self.n_data) * f64::from(self.m);
+        check::memory("n_data", nm * 8.0 * 6.0, "n_data × m activation matrices")?;
         check::at_least("steps", self.steps.into(), 1)?;
         check::at_least("inner_iterations", self.inner_iterations, 1)?;
         let rows = u64::from(self.m) * (u64::from(self.steps) + 1);

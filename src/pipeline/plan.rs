@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::key::{point_key, stage_key, Key};
 use super::slurm::options::{ExecutorName, SlurmOptions};
 use super::spec::{self, did_you_mean, Declared, SpecError, SpecErrors, StageDecl};
+use super::store::valid_stage_name;
 use crate::experiments::{find_kind, Kind, KINDS};
 
 /// Largest number of points one stage may expand to; a typo such as a 10^6-long list is refused up front.
@@ -161,7 +162,7 @@ fn check_stages(d: &Declared) -> Vec<SpecError> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, s) in d.stages.iter().enumerate() {
         let at = |field: &str| format!("stages[{i}].{field}");
-        if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        if !valid_stage_name(&s.name) {
             errors.push(d.error(
                 &at("name"),
                 format!(
@@ -209,7 +210,16 @@ fn check_sweep(d: &Declared, i: usize, s: &StageDecl) -> Vec<SpecError> {
             Value::Array(a) if a.is_empty() => {
                 errors.push(d.error(&at, format!("sweep over `{k}` is empty; list at least one value or remove it")))
             }
-            Value::Array(_) => {}
+            Value::Array(values) => errors.extend(repeated_value(values).map(|(first, j)| {
+                d.error(
+                    &format!("{at}[{j}]"),
+                    format!(
+                        "`{k}` lists {} twice (items {first} and {j}); the same point would be computed and stacked \
+                         twice: remove the repeat",
+                        values[j]
+                    ),
+                )
+            })),
             _ => {
                 errors.push(d.error(&at, format!("sweep over `{k}` must be a list of values, e.g. `{k}: [0.1, 1.0]`")))
             }
@@ -226,6 +236,27 @@ fn check_sweep(d: &Declared, i: usize, s: &StageDecl) -> Vec<SpecError> {
         ));
     }
     errors
+}
+
+/// The first repeated value of a sweep list as (first index, repeat index). Numbers compare by value, so `1` and
+/// `1.0` (the same f64 parameter) are a repeat.
+fn repeated_value(values: &[Value]) -> Option<(usize, usize)> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (j, v) in values.iter().enumerate() {
+        // Integers exactly (distinct seeds above 2^53 stay distinct), integral floats as the integer they equal.
+        let canonical = match (v.as_i64(), v.as_u64(), v.as_f64()) {
+            (Some(i), _, _) => format!("n{i}"),
+            (_, Some(u), _) => format!("n{u}"),
+            (_, _, Some(x)) if x.fract() == 0.0 && x.abs() < 9.2e18 => format!("n{}", x as i64),
+            (_, _, Some(x)) => format!("n{x:e}"),
+            _ => v.to_string(),
+        };
+        if let Some(&first) = seen.get(&canonical) {
+            return Some((first, j));
+        }
+        seen.insert(canonical, j);
+    }
+    None
 }
 
 /// Kahn's algorithm, ties broken by declaration order so plans are stable.

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Cursor, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,8 +21,32 @@ use super::key::{sha256_hex, Key};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const CURRENT: &str = "current.json";
-const TMP_PREFIX: &str = ".tmp-";
-const LOCK_FILE: &str = ".wgf-runner.lock";
+pub const TMP_PREFIX: &str = ".tmp-";
+pub const LOCK_FILE: &str = ".wgf-runner.lock";
+
+/// A stage name: non-empty lowercase letters, digits and `_` (it names a directory, so never `..` or a `/`).
+pub fn valid_stage_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// True if `path` is a symbolic link (not followed). wgf never writes through a link planted in the results or
+/// figures directory: another account sharing it could point one at the user's files.
+pub fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Refuses a directory wgf would write into that is a symbolic link.
+fn real_dir(dir: &Path) -> StoreResult<()> {
+    if is_symlink(dir) {
+        return Err(StoreError::Symlink { path: dir.to_path_buf() });
+    }
+    Ok(())
+}
+
+/// Creates a new file for writing; fails if anything (a file or a symbolic link) already has that name.
+pub fn create_new(path: &Path) -> std::io::Result<File> {
+    fs::OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(path)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -33,6 +58,10 @@ pub enum StoreError {
     Corrupt { path: PathBuf, problem: String },
     #[error("{path}: cannot encode table `{table}` as Parquet: {problem}")]
     Encode { path: PathBuf, table: String, problem: String },
+    #[error(
+        "{path} is a symbolic link; wgf never writes through a link in its results or figures directory: remove it"
+    )]
+    Symlink { path: PathBuf },
     #[error(
         "another `wgf run` is using {dir} ({holder}); wait for it to finish, or pass a different --results directory"
     )]
@@ -108,7 +137,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> StoreResult<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!("{TMP_PREFIX}{name}-{}-{}", std::process::id(), unique_suffix()));
     let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
+        let mut f = create_new(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
@@ -117,6 +146,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> StoreResult<()> {
         let _ = fs::remove_file(&tmp);
         StoreError::Io { path: path.to_path_buf(), source: e }
     })
+}
+
+/// Removes the `.tmp-` files in `dir` left by a `wgf` that was killed (its pid, in the name, is no longer alive on
+/// this machine); another process's unfinished file is left alone. Directories and other names are never touched.
+pub fn remove_dead_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix(TMP_PREFIX) else { continue };
+        // `.tmp-NAME-PID-SUFFIX` (write_atomic); older releases wrote `.tmp-NAME-PID.png`.
+        let mut parts = rest.trim_end_matches(".png").rsplit('-');
+        let pid = if rest.ends_with(".png") { parts.next() } else { parts.nth(1) };
+        let Some(pid) = pid.and_then(|p| p.parse::<libc::pid_t>().ok()).filter(|&p| p > 0) else { continue };
+        if entry.file_type().is_ok_and(|t| !t.is_dir()) && !process_alive(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn process_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists; no signal is delivered.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 fn unique_suffix() -> String {
@@ -167,8 +219,11 @@ impl Store {
     /// The verified manifest of an entry, `None` if there is no entry, an error if it is damaged.
     pub fn read_entry(&self, stage: &str, key: &Key) -> StoreResult<Option<Manifest>> {
         let dir = self.entry_dir(stage, key);
-        if !dir.exists() {
+        if fs::symlink_metadata(&dir).is_err() {
             return Ok(None);
+        }
+        if is_symlink(&dir) || is_symlink(&self.stage_dir(stage)) {
+            return Err(corrupt(&dir, "a symbolic link, not an entry wgf wrote".into()));
         }
         let manifest = self.read_manifest(&dir)?;
         if &manifest.key != key || manifest.stage != stage {
@@ -201,7 +256,7 @@ impl Store {
 
     fn verified_bytes(&self, dir: &Path, record: &TableRecord) -> StoreResult<Vec<u8>> {
         let path = dir.join(&record.file);
-        if record.file.contains(['/', '\\']) || record.file.starts_with('.') {
+        if record.file.contains(['/', '\\']) || record.file.starts_with('.') || is_symlink(&path) {
             return Err(corrupt(&path, "table file name escapes the entry".into()));
         }
         let bytes = fs::read(&path).map_err(|e| corrupt(&path, format!("table unreadable ({e})")))?;
@@ -237,6 +292,7 @@ impl Store {
     /// Writes a complete entry atomically; the tables' checksums are filled into the manifest.
     pub fn write_entry(&self, mut manifest: Manifest, tables: &[(String, DataFrame)]) -> StoreResult<PathBuf> {
         let stage_dir = self.stage_dir(&manifest.stage);
+        real_dir(&stage_dir)?;
         fs::create_dir_all(&stage_dir).map_err(io(&stage_dir))?;
         let final_dir = stage_dir.join(manifest.key.as_str());
         let tmp =
@@ -314,20 +370,35 @@ impl Store {
         }
     }
 
+    /// The record of the stage's last complete run, checked to name this stage (its name, like its keys, later
+    /// becomes part of paths: figure files, entry directories).
     pub fn read_current(&self, stage: &str) -> StoreResult<Option<CurrentRecord>> {
         let path = self.stage_dir(stage).join(CURRENT);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| corrupt(&path, format!("not a valid record of the last run ({e})"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Io { path, source: e }),
+        if !valid_stage_name(stage) {
+            return Ok(None);
         }
+        if is_symlink(&self.stage_dir(stage)) || is_symlink(&path) {
+            return Err(corrupt(&path, "a symbolic link, not a record wgf wrote; delete it".into()));
+        }
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::Io { path, source: e }),
+        };
+        let record: CurrentRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(&path, format!("not a valid record of the last run ({e}); delete it")))?;
+        if record.stage != stage {
+            let shown: String = record.stage.chars().take(70).collect();
+            return Err(corrupt(&path, format!("names stage `{shown}`, not `{stage}`; delete it")));
+        }
+        Ok(Some(record))
     }
 
     pub fn write_current(&self, record: &CurrentRecord) -> StoreResult<()> {
         let json = serde_json::to_vec_pretty(record).expect("record serialises");
-        write_atomic(&self.stage_dir(&record.stage).join(CURRENT), &json)
+        let dir = self.stage_dir(&record.stage);
+        real_dir(&dir)?;
+        write_atomic(&dir.join(CURRENT), &json)
     }
 
     /// Stage directories present in the store.
@@ -339,7 +410,8 @@ impl Store {
         for entry in fs::read_dir(&self.root).map_err(io(&self.root))? {
             let entry = entry.map_err(io(&self.root))?;
             let name = entry.file_name().to_string_lossy().to_string();
-            if entry.path().is_dir() && !name.starts_with('.') {
+            // file_type() does not follow links: a link planted here is not a stage directory.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && valid_stage_name(&name) {
                 out.push(name);
             }
         }
@@ -372,13 +444,18 @@ impl Store {
     pub fn lock(&self) -> StoreResult<RunnerLock> {
         fs::create_dir_all(&self.root).map_err(io(&self.root))?;
         let path = self.root.join(LOCK_FILE);
+        // O_NOFOLLOW: a link planted as the lock file must not have its target truncated.
         let mut file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
-            .map_err(io(&path))?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => StoreError::Symlink { path: path.clone() },
+                _ => StoreError::Io { path: path.clone(), source: e },
+            })?;
         match file.try_lock() {
             Ok(()) => {
                 let me = format!("pid {} since unix time {:.0}\n", std::process::id(), now_unix());
@@ -406,7 +483,7 @@ fn corrupt(path: &Path, problem: String) -> StoreError {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> StoreResult<()> {
-    let mut f = File::create(path).map_err(io(path))?;
+    let mut f = create_new(path).map_err(io(path))?;
     f.write_all(bytes).map_err(io(path))?;
     f.sync_all().map_err(io(path))
 }

@@ -55,15 +55,32 @@ impl LocatedDocument {
     }
 }
 
-/// Parses one YAML document. An empty document is an empty mapping.
+/// Nesting deeper than this is refused: the pipeline needs 5 levels, and deep values are built and dropped by
+/// recursion (a 10^5-deep `[[[…` would overflow the stack).
+pub const MAX_DEPTH: usize = 64;
+/// Nodes after alias expansion: the repository's pipeline.yaml has ≈ 400; a 441-byte alias bomb (9 aliases of 9
+/// aliases…) would otherwise expand to 10^9 nodes and several GB.
+pub const MAX_NODES: usize = 1_000_000;
+/// Total length of the node paths kept for error locations (the repository's pipeline.yaml: ≈ 12 KB).
+const MAX_PATH_BYTES: usize = 64 << 20;
+
+/// Parses one YAML document. An empty document is an empty mapping. Events are pulled one at a time (yaml-rust2's
+/// `load` recurses once per nesting level) and parsing stops at the first problem.
 pub fn parse(text: &str) -> Result<LocatedDocument, YamlError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, false) {
-        return Err(YamlError { location: Location::from_marker(*e.marker()), message: e.info().to_string() });
-    }
-    if let Some(err) = builder.error {
-        return Err(err);
+    loop {
+        let (ev, mark) = parser
+            .next_token()
+            .map_err(|e| YamlError { location: Location::from_marker(*e.marker()), message: e.info().to_string() })?;
+        let end = ev == Event::StreamEnd;
+        builder.on_event(ev, mark);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
+        if end {
+            break;
+        }
     }
     let value = builder.root.unwrap_or(Value::Object(Map::new()));
     Ok(LocatedDocument { value, locations: builder.locations })
@@ -78,7 +95,12 @@ enum Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<(Frame, usize)>,
-    anchors: HashMap<usize, Value>,
+    /// Each anchored value with its node count and depth, so an alias is charged for what it expands to.
+    anchors: HashMap<usize, (Value, usize, usize)>,
+    nodes: usize,
+    documents: usize,
+    /// Bytes of the located paths: long keys repeated in every child's path must not exhaust memory either.
+    path_bytes: usize,
     locations: HashMap<String, Location>,
     root: Option<Value>,
     error: Option<YamlError>,
@@ -106,7 +128,12 @@ impl Builder {
     /// Attaches a finished node to its parent (or makes it the root).
     fn push_value(&mut self, value: Value, anchor: usize, mark: Marker) {
         if anchor > 0 {
-            self.anchors.insert(anchor, value.clone());
+            // The stored copy counts too, or nested anchors could hold 64 copies of the document.
+            let (nodes, depth) = size(&value);
+            if !self.within_limits(nodes, 0, mark) {
+                return;
+            }
+            self.anchors.insert(anchor, (value.clone(), nodes, depth));
         }
         match self.stack.last_mut() {
             None => self.root = Some(value),
@@ -160,9 +187,59 @@ fn yaml_special_float(s: &str) -> Option<f64> {
     }
 }
 
+/// Nodes in `v` and its nesting depth (a scalar: 1 node, depth 0). Recursion is bounded by [`MAX_DEPTH`].
+fn size(v: &Value) -> (usize, usize) {
+    let children: Box<dyn Iterator<Item = &Value>> = match v {
+        Value::Array(items) => Box::new(items.iter()),
+        Value::Object(map) => Box::new(map.values()),
+        _ => return (1, 0),
+    };
+    children.map(size).fold((1, 1), |(n, d), (cn, cd)| (n + cn, d.max(cd + 1)))
+}
+
+impl Builder {
+    /// Charges `nodes` more nodes reaching `depth` levels below the current one; false (and an error) past a limit.
+    fn within_limits(&mut self, nodes: usize, depth: usize, mark: Marker) -> bool {
+        self.nodes += nodes;
+        if self.stack.len() + depth > MAX_DEPTH {
+            self.fail(mark, format!("nested more than {MAX_DEPTH} levels deep; a pipeline needs far fewer"));
+            return false;
+        }
+        if self.nodes > MAX_NODES {
+            self.fail(
+                mark,
+                format!(
+                    "more than {MAX_NODES} values once aliases (`*name`) are expanded; use fewer or smaller aliases"
+                ),
+            );
+            return false;
+        }
+        true
+    }
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         if self.error.is_some() {
+            return;
+        }
+        let (nodes, depth) = match &ev {
+            Event::Alias(id) => self.anchors.get(id).map_or((0, 0), |a| (a.1, a.2)),
+            Event::Scalar(..) => (1, 0),
+            Event::SequenceStart(..) | Event::MappingStart(..) => (1, 1),
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return self.fail(
+                        mark,
+                        "a second YAML document (after `---`); the pipeline file holds one document: remove it".into(),
+                    );
+                }
+                (0, 0)
+            }
+            _ => (0, 0),
+        };
+        if !self.within_limits(nodes, depth, mark) {
             return;
         }
         let path = self.next_path();
@@ -175,6 +252,10 @@ impl MarkedEventReceiver for Builder {
             _ => None,
         };
         if let Some(p) = located {
+            self.path_bytes += p.len();
+            if self.path_bytes > MAX_PATH_BYTES {
+                return self.fail(mark, "keys too long or too many; a pipeline file is far smaller".into());
+            }
             self.locations.entry(p).or_insert(Location::from_marker(mark));
         }
         let child_path = path.clone().unwrap_or_default();
@@ -204,7 +285,7 @@ impl MarkedEventReceiver for Builder {
                 };
                 self.push_value(v, anchor, mark);
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+            Event::Alias(id) => match self.anchors.get(&id).map(|a| a.0.clone()) {
                 Some(v) => self.push_value(v, 0, mark),
                 None => self.fail(mark, "alias refers to an unknown anchor".into()),
             },
