@@ -162,6 +162,10 @@ const BAD_FILES: &[(&str, &str, usize, &[&str])] = &[
     ("1 and 1.0 in a sweep", "stages:\n  - name: a\n    kind: three_point\n    params: {steps: 2}\n    sweep:\n      lambda:\n        - 1\n        - 0.5\n        - 1.0\n", 9, &["twice", "items 0 and 2"]),
     ("second document", "stages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n---\nstages: [}\n", 5, &["second YAML document"]),
     ("second valid document", "stages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n---\nfoo: 1\n", 5, &["second YAML document"]),
+    ("YAML tag", "stages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: !!str 5}\n", 4, &["YAML tags"]),
+    ("300-character stage name", concat!("stages:\n  - name: ", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n"), 2, &["1 to 100 lowercase"]),
+    ("input listed twice", "stages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n  - name: s\n    kind: three_point_summary\n    inputs: [a, a]\n    params: {source: a}\n", 7, &["`a` is listed twice"]),
+    ("repeat seen only once typed", "stages:\n  - name: a\n    kind: three_point\n    params: {lambda: 1.0, steps: 2}\n    sweep:\n      w0: [[0, 1], [0, 1.0]]\n", 5, &["same parameters", "w0=[0,1]"]),
     ("huge n_data", "stages:\n  - name: p\n    kind: prox_sweep\n    params: {gamma: 1.0, distance: frobenius, seed: 0, n_data: 4000000000}\n", 4, &["n_data", "GB"]),
     ("huge grid n_data", "stages:\n  - name: g\n    kind: grid_jko\n    params: {n_w: 100, n_b: 100, eps: 0.1, tau: 0.1, steps: 2, n_data: 100000000}\n", 4, &["n_data", "GB"]),
     ("huge inner n_data", "stages:\n  - name: i\n    kind: inner_iterations\n    params: {gamma: 1.0, iterations: 10, n_data: 4000000000}\n", 4, &["n_data", "GB"]),
@@ -191,7 +195,7 @@ fn alias_bomb() -> String {
 fn oversized_pipeline_files_are_refused() {
     let bomb = alias_bomb();
     assert!(bomb.len() < 500);
-    let deep = format!("stages: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let deep = format!("stages: {}{}\n", "[".repeat(100), "]".repeat(100));
     for (what, yaml, words) in [
         ("alias bomb", bomb, &["aliases"][..]),
         ("deep nesting", deep, &["nested more than 64 levels"]),
@@ -205,4 +209,32 @@ fn oversized_pipeline_files_are_refused() {
     let p = Project::new("");
     assert_clean_error(&p.wgf(&["--pipeline", "/dev/zero", "status"]), &["/dev/zero", "larger than"]);
     assert!(Path::new("/dev/zero").exists());
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_key() {
+    let p = Project::new(&format!("\u{feff}{SMALL}"));
+    let out = p.wgf(&["status"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn files_where_directories_belong_are_handled() {
+    let p = Project::new(SMALL);
+    p.run(&[]);
+    // An entry that is a file: discarded and recomputed, not an abort of the whole run.
+    let tp = three_point_dir(&p);
+    let key = fs::read_dir(&tp).unwrap().flatten().map(|e| e.file_name()).find(|n| n.len() == 64).unwrap();
+    fs::remove_dir_all(tp.join(&key)).unwrap();
+    fs::write(tp.join(&key), "x").unwrap();
+    let out = p.wgf(&["run", "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(tp.join(&key).join("manifest.json").is_file());
+    // A stage directory that is a file: each point fails saying what to do, the other stages still run.
+    fs::remove_dir_all(&tp).unwrap();
+    fs::write(&tp, "x").unwrap();
+    let out = p.wgf(&["run", "--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("results/three_point is a file where wgf keeps a stage's results"), "{}", text(&out));
+    assert_eq!(fs::read_to_string(&tp).unwrap(), "x");
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::key::{point_key, stage_key, Key};
 use super::slurm::options::{ExecutorName, SlurmOptions};
 use super::spec::{self, did_you_mean, Declared, SpecError, SpecErrors, StageDecl};
-use super::store::valid_stage_name;
+use super::store::{valid_stage_name, MAX_STAGE_NAME};
 use crate::experiments::{find_kind, Kind, KINDS};
 
 /// Largest number of points one stage may expand to; a typo such as a 10^6-long list is refused up front.
@@ -133,6 +133,10 @@ pub fn plan(d: &Declared) -> Result<Plan, SpecErrors> {
                     })
                     .collect();
                 let keys: Vec<Key> = points.iter().map(|p| p.key.clone()).collect();
+                if let Some(e) = repeated_point(d, i, &points) {
+                    errors.push(e);
+                    continue;
+                }
                 stages.push(PlannedStage {
                     name: decl.name.clone(),
                     kind,
@@ -163,11 +167,13 @@ fn check_stages(d: &Declared) -> Vec<SpecError> {
     for (i, s) in d.stages.iter().enumerate() {
         let at = |field: &str| format!("stages[{i}].{field}");
         if !valid_stage_name(&s.name) {
+            let shown: String = s.name.chars().take(40).collect();
+            let more = if s.name.chars().count() > 40 { "…" } else { "" };
             errors.push(d.error(
                 &at("name"),
                 format!(
-                    "stage name `{}` must be non-empty lowercase letters, digits and _ (it names a directory)",
-                    s.name
+                    "stage name `{shown}{more}` must be 1 to {MAX_STAGE_NAME} lowercase letters, digits and _ (it names \
+                     a directory)"
                 ),
             ));
         }
@@ -188,7 +194,9 @@ fn check_stages(d: &Declared) -> Vec<SpecError> {
             ));
         }
         for (j, input) in s.inputs.iter().enumerate() {
-            if input == &s.name {
+            if s.inputs[..j].contains(input) {
+                errors.push(d.error(&format!("stages[{i}].inputs[{j}]"), format!("`{input}` is listed twice")));
+            } else if input == &s.name {
                 errors.push(d.error(&format!("stages[{i}].inputs[{j}]"), "a stage cannot be its own input"));
             } else if !names.contains(&input.as_str()) {
                 let hint = did_you_mean(input, &names).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
@@ -236,6 +244,24 @@ fn check_sweep(d: &Declared, i: usize, s: &StageDecl) -> Vec<SpecError> {
         ));
     }
     errors
+}
+
+/// Two sweep points with the same parameters once typed (e.g. `w0: [[0, 1], [0, 1.0]]`): the same entry would be
+/// computed once and stacked twice.
+fn repeated_point(d: &Declared, i: usize, points: &[Point]) -> Option<SpecError> {
+    let mut seen: HashMap<&Key, usize> = HashMap::new();
+    for (j, p) in points.iter().enumerate() {
+        if let Some(&first) = seen.get(&p.key) {
+            let msg = format!(
+                "sweep points `{}` and `{}` have the same parameters; remove the repeated value",
+                points[first].label(),
+                p.label()
+            );
+            return Some(d.error(&format!("stages[{i}].sweep"), msg));
+        }
+        seen.insert(&p.key, j);
+    }
+    None
 }
 
 /// The first repeated value of a sweep list as (first index, repeat index). Numbers compare by value, so `1` and

@@ -131,6 +131,10 @@ fn read_bounded(file: &Path) -> std::io::Result<String> {
             format!("larger than {} KiB; is this the pipeline file?", MAX_PIPELINE_BYTES >> 10),
         ));
     }
+    // A byte-order mark (some Windows editors) is not part of the first key.
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
+    }
     String::from_utf8(bytes).map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,

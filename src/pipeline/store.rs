@@ -24,9 +24,14 @@ pub const CURRENT: &str = "current.json";
 pub const TMP_PREFIX: &str = ".tmp-";
 pub const LOCK_FILE: &str = ".wgf-runner.lock";
 
-/// A stage name: non-empty lowercase letters, digits and `_` (it names a directory, so never `..` or a `/`).
+/// Longest stage name: it names a directory and starts figure file names (`NAME_trajectories_gamma_….png`), which
+/// must stay under the 255-byte file name limit.
+pub const MAX_STAGE_NAME: usize = 100;
+
+/// A stage name: 1 to 100 lowercase letters, digits and `_` (it names a directory, so never `..` or a `/`).
 pub fn valid_stage_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    (1..=MAX_STAGE_NAME).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// True if `path` is a symbolic link (not followed). wgf never writes through a link planted in the results or
@@ -35,12 +40,13 @@ pub fn is_symlink(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-/// Refuses a directory wgf would write into that is a symbolic link.
+/// Refuses a directory wgf would write into that is a symbolic link or not a directory at all.
 fn real_dir(dir: &Path) -> StoreResult<()> {
-    if is_symlink(dir) {
-        return Err(StoreError::Symlink { path: dir.to_path_buf() });
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(StoreError::Symlink { path: dir.to_path_buf() }),
+        Ok(m) if !m.is_dir() => Err(StoreError::NotADir { path: dir.to_path_buf() }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Creates a new file for writing; fails if anything (a file or a symbolic link) already has that name.
@@ -62,6 +68,8 @@ pub enum StoreError {
         "{path} is a symbolic link; wgf never writes through a link in its results or figures directory: remove it"
     )]
     Symlink { path: PathBuf },
+    #[error("{path} is a file where wgf keeps a stage's results; move it away")]
+    NotADir { path: PathBuf },
     #[error(
         "another `wgf run` is using {dir} ({holder}); wait for it to finish, or pass a different --results directory"
     )]
@@ -364,6 +372,10 @@ impl Store {
         let name = dir.file_name().and_then(|s| s.to_str()).unwrap_or("entry");
         let aside = dir.with_file_name(format!("{TMP_PREFIX}discard-{name}-{}", unique_suffix()));
         match fs::rename(dir, &aside) {
+            // A file or link where an entry should be is removed itself (a link's target is never touched).
+            Ok(()) if !fs::symlink_metadata(&aside).is_ok_and(|m| m.is_dir()) => {
+                fs::remove_file(&aside).map_err(io(&aside))
+            }
             Ok(()) => fs::remove_dir_all(&aside).map_err(io(&aside)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::Io { path: dir.to_path_buf(), source: e }),

@@ -242,6 +242,13 @@ impl MarkedEventReceiver for Builder {
         if !self.within_limits(nodes, depth, mark) {
             return;
         }
+        // `!!str 5` would silently become the number 5 here, and `!foo` means nothing to wgf: refuse every tag.
+        if let Event::Scalar(.., Some(tag)) | Event::SequenceStart(_, Some(tag)) | Event::MappingStart(_, Some(tag)) =
+            &ev
+        {
+            return self
+                .fail(mark, format!("YAML tags (`{}{}`) are not used by wgf; remove it", tag.handle, tag.suffix));
+        }
         let path = self.next_path();
         // A key's location stands for its value too: errors then point at `gamma:`, where the user looks.
         let located = match (&path, &ev, self.stack.last()) {
