@@ -88,9 +88,6 @@ impl Validate for ProxSweepParams {
         check::positive("init_scale", self.init_scale)?;
         check::at_least("m", self.m.into(), 1)?;
         check::at_least("n_data", self.n_data.into(), 1)?;
-        // The model keeps a few n × m f64 matrices (pre-activations, patterns, gradients): count 6.
-        let nm = f64::from(self.n_data) * f64::from(self.m);
-        check::memory("n_data", nm * 8.0 * 6.0, "n_data × m activation matrices")?;
         check::at_least("steps", self.steps.into(), 1)?;
         check::at_least("inner_iterations", self.inner_iterations, 1)?;
         let rows = u64::from(self.m) * (u64::from(self.steps) + 1);
@@ -101,6 +98,10 @@ impl Validate for ProxSweepParams {
                 format!("m × (steps + 1) = {rows} particle rows need ≈ {gb:.1} GB; reduce m or steps"),
             ));
         }
+        // n × m f64 activations: measured peak RSS 11.4 bytes per n·m element (m = 50, n_data = 8·10^5: 497 MB
+        // against 42 MB at n_data = 5); count 16.
+        let nm = f64::from(self.n_data) * f64::from(self.m);
+        check::memory("n_data", nm * 16.0, "n_data × m activation matrices")?;
         if let Some(tol) = self.residual_tol {
             check::positive("residual_tol", tol)?;
         }

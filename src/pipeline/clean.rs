@@ -18,8 +18,8 @@ pub enum CleanError {
          nothing was deleted: pass the --results directory that `wgf run` wrote"
     )]
     NotResults(PathBuf),
-    #[error("cannot remove {path}: {source}; check the permissions of the results directory")]
-    Remove { path: PathBuf, source: std::io::Error },
+    #[error("cannot remove {path}: {cause}; check the permissions of the results directory")]
+    Remove { path: PathBuf, cause: std::io::Error },
 }
 
 /// What a clean did.
@@ -74,7 +74,7 @@ fn clean_stage(store: &Store, stage: &str, used: Option<&HashSet<&Key>>, done: &
     let dir = store.stage_dir(stage);
     let mut removed: HashSet<Key> = HashSet::new();
     let mut foreign = Vec::new();
-    for entry in fs::read_dir(&dir).map_err(|e| CleanError::Remove { path: dir.clone(), source: e })?.flatten() {
+    for entry in fs::read_dir(&dir).map_err(|e| CleanError::Remove { path: dir.clone(), cause: e })?.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         let path = entry.path();
         if name.starts_with(TMP_PREFIX) {
@@ -102,14 +102,14 @@ fn clean_stage(store: &Store, stage: &str, used: Option<&HashSet<&Key>>, done: &
         remove_any(&current)?;
     }
     if used.is_none() && foreign.is_empty() {
-        fs::remove_dir(&dir).map_err(|e| CleanError::Remove { path: dir.clone(), source: e })?;
+        fs::remove_dir(&dir).map_err(|e| CleanError::Remove { path: dir.clone(), cause: e })?;
     }
     done.kept.extend(foreign);
     Ok(())
 }
 
 fn remove_error(path: &Path, e: impl std::fmt::Display) -> CleanError {
-    CleanError::Remove { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) }
+    CleanError::Remove { path: path.to_path_buf(), cause: std::io::Error::other(e.to_string()) }
 }
 
 /// Removes a directory tree, a file or a link (never what a link points to); a missing path is fine.
@@ -122,5 +122,5 @@ fn remove_any(path: &Path) -> Result<(), CleanError> {
     };
     result
         .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
-        .map_err(|source| CleanError::Remove { path: path.to_path_buf(), source })
+        .map_err(|cause| CleanError::Remove { path: path.to_path_buf(), cause })
 }

@@ -380,3 +380,21 @@ fn advance(idx: &mut [usize], axes: &[(&String, &Vec<Value>)]) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn repeats_compare_numbers_by_value_and_integers_exactly() {
+        let first = |v: Value| repeated_value(v.as_array().unwrap());
+        assert_eq!(first(json!([0.1, 0.2, 0.1])), Some((0, 2)));
+        assert_eq!(first(json!([1, 0.5, 1.0])), Some((0, 2)), "1 and 1.0 are the same f64 parameter");
+        assert_eq!(first(json!([0.0, -0.0])), Some((0, 1)));
+        assert_eq!(first(json!(["mse", "half_mse", "mse"])), Some((0, 2)));
+        // Seeds 2^53 and 2^53 + 1 are equal as f64 but are different seeds.
+        assert_eq!(first(json!([9007199254740992u64, 9007199254740993u64])), None);
+        assert_eq!(first(json!([1, "1", [1], {"a": 1}])), None);
+    }
+}

@@ -56,10 +56,10 @@ pub fn create_new(path: &Path) -> std::io::Result<File> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("cannot write a result into {dir}: {source}; check that the results directory is writable and the disk has space")]
-    Unwritable { dir: PathBuf, source: std::io::Error },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("cannot write a result into {dir}: {cause}; check that the results directory is writable and the disk has space")]
+    Unwritable { dir: PathBuf, cause: std::io::Error },
     #[error("corrupted cache entry {path}: {problem}")]
     Corrupt { path: PathBuf, problem: String },
     #[error("{path}: cannot encode table `{table}` as Parquet: {problem}")]
@@ -79,7 +79,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |cause| StoreError::Io { path: path.to_path_buf(), cause }
 }
 
 /// Checksum and size of one table file.
@@ -152,7 +152,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> StoreResult<()> {
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        StoreError::Io { path: path.to_path_buf(), source: e }
+        StoreError::Io { path: path.to_path_buf(), cause: e }
     })
 }
 
@@ -310,7 +310,7 @@ impl Store {
             let _ = fs::remove_dir_all(&tmp);
         }
         result.map(|()| final_dir).map_err(|e| match e {
-            StoreError::Io { source, .. } => StoreError::Unwritable { dir: stage_dir, source },
+            StoreError::Io { cause, .. } => StoreError::Unwritable { dir: stage_dir, cause },
             other => other,
         })
     }
@@ -359,7 +359,7 @@ impl Store {
                 let _ = fs::remove_dir_all(tmp);
                 Ok(())
             }
-            Err(e) => Err(StoreError::Io { path: final_dir.to_path_buf(), source: e }),
+            Err(e) => Err(StoreError::Io { path: final_dir.to_path_buf(), cause: e }),
         }
     }
 
@@ -378,7 +378,7 @@ impl Store {
             }
             Ok(()) => fs::remove_dir_all(&aside).map_err(io(&aside)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io { path: dir.to_path_buf(), source: e }),
+            Err(e) => Err(StoreError::Io { path: dir.to_path_buf(), cause: e }),
         }
     }
 
@@ -395,7 +395,7 @@ impl Store {
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::Io { path, source: e }),
+            Err(e) => return Err(StoreError::Io { path, cause: e }),
         };
         let record: CurrentRecord = serde_json::from_slice(&bytes)
             .map_err(|e| corrupt(&path, format!("not a valid record of the last run ({e}); delete it")))?;
@@ -466,7 +466,7 @@ impl Store {
             .open(&path)
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ELOOP) => StoreError::Symlink { path: path.clone() },
-                _ => StoreError::Io { path: path.clone(), source: e },
+                _ => StoreError::Io { path: path.clone(), cause: e },
             })?;
         match file.try_lock() {
             Ok(()) => {
@@ -480,7 +480,7 @@ impl Store {
                 let holder = if holder.is_empty() { "holder unknown".to_string() } else { holder };
                 Err(StoreError::Locked { dir: self.root.clone(), holder })
             }
-            Err(fs::TryLockError::Error(e)) => Err(StoreError::Io { path, source: e }),
+            Err(fs::TryLockError::Error(e)) => Err(StoreError::Io { path, cause: e }),
         }
     }
 }

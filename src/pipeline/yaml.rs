@@ -324,6 +324,49 @@ mod tests {
         assert!(parse("x: '.nan'\n").is_ok(), "quoted text stays a string");
     }
 
+    /// `name: &name [*prev × 9]` for each name: level k holds 9^k leaves.
+    fn bomb(levels: &str) -> String {
+        let mut s = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (prev, name) in levels.chars().zip(levels.chars().skip(1)) {
+            s += &format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 9].join(", "));
+        }
+        s
+    }
+
+    fn leaves(v: &Value) -> usize {
+        match v {
+            Value::Array(items) => items.iter().map(leaves).sum(),
+            _ => 1,
+        }
+    }
+
+    #[test]
+    fn aliases_expand_exactly_until_the_node_limit() {
+        // a..e: 9^5 = 59 049 leaves, ≈ 1.5·10^5 nodes with the anchored copies: parsed in full.
+        let doc = parse(&bomb("abcde")).unwrap();
+        assert_eq!(leaves(&doc.value["e"]), 59_049);
+        // a..f: 9^6 leaves, ≈ 1.3·10^6 nodes with the copies: refused at the alias that crosses 10^6.
+        let e = parse(&bomb("abcdef")).unwrap_err();
+        assert!(e.message.contains("aliases") && e.location.line == 6, "{e:?}");
+    }
+
+    #[test]
+    fn nesting_limit_counts_levels() {
+        let nested = |n: usize| format!("x: {}{}\n", "[".repeat(n), "]".repeat(n));
+        assert!(parse(&nested(MAX_DEPTH - 1)).is_ok(), "the root mapping is one level");
+        let e = parse(&nested(MAX_DEPTH)).unwrap_err();
+        assert!(e.message.contains("nested more than 64"), "{e:?}");
+    }
+
+    #[test]
+    fn one_document_no_tags() {
+        assert!(parse("---\na: 1\n...\n").is_ok(), "explicit start and end of the only document");
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(e.message.contains("second YAML document") && e.location.line == 2, "{e:?}");
+        let e = parse("a: !!str 5\n").unwrap_err();
+        assert!(e.message.contains("YAML tags"), "{e:?}");
+    }
+
     #[test]
     fn syntax_error_has_location() {
         let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
