@@ -40,6 +40,17 @@ pub fn is_symlink(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
+/// The last line of defence for names that came from a file (a Slurm plan): only a stage name becomes a directory.
+fn stage_name_ok(stage: &str, dir: &Path) -> StoreResult<()> {
+    if valid_stage_name(stage) {
+        return Ok(());
+    }
+    Err(corrupt(
+        dir,
+        "not a stage name (1 to 100 lowercase letters, digits and _); the plan that named it is damaged".into(),
+    ))
+}
+
 /// Refuses a directory wgf would write into that is a symbolic link or not a directory at all.
 fn real_dir(dir: &Path) -> StoreResult<()> {
     match fs::symlink_metadata(dir) {
@@ -300,6 +311,7 @@ impl Store {
     /// Writes a complete entry atomically; the tables' checksums are filled into the manifest.
     pub fn write_entry(&self, mut manifest: Manifest, tables: &[(String, DataFrame)]) -> StoreResult<PathBuf> {
         let stage_dir = self.stage_dir(&manifest.stage);
+        stage_name_ok(&manifest.stage, &stage_dir)?;
         real_dir(&stage_dir)?;
         fs::create_dir_all(&stage_dir).map_err(io(&stage_dir))?;
         let final_dir = stage_dir.join(manifest.key.as_str());
@@ -409,6 +421,7 @@ impl Store {
     pub fn write_current(&self, record: &CurrentRecord) -> StoreResult<()> {
         let json = serde_json::to_vec_pretty(record).expect("record serialises");
         let dir = self.stage_dir(&record.stage);
+        stage_name_ok(&record.stage, &dir)?;
         real_dir(&dir)?;
         write_atomic(&dir.join(CURRENT), &json)
     }
