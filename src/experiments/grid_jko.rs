@@ -101,6 +101,15 @@ impl Validate for GridJkoParams {
         check::at_least("max_iter", self.max_iter.into(), 1)?;
         check::at_least("n_data", self.n_data.into(), 1)?;
         check::at_least("snapshots", self.snapshots.into(), 1)?;
+        // Φ is a dense (grid points × n_data) f64 matrix per sign copy; density rows ≈ 40 bytes, steps rows ≈ 100.
+        check::memory(
+            "n_data",
+            points as f64 * 2.0 * f64::from(self.n_data) * 8.0,
+            "the grid × n_data feature matrix",
+        )?;
+        let snaps = f64::from(self.snapshots.min(self.steps.saturating_add(1)));
+        check::memory("snapshots", snaps * 2.0 * points as f64 * 40.0, "snapshots × grid density rows")?;
+        check::memory("steps", f64::from(self.steps) * 100.0, "one row per JKO step")?;
         if self.init_centre.iter().any(|c| !c.is_finite() || c.abs() >= self.half_width) {
             return Err(ParamError::new("init_centre", "must lie inside the grid (|coordinate| < half_width)"));
         }

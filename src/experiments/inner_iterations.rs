@@ -53,6 +53,7 @@ impl Validate for InnerIterationsParams {
         check::at_least("iterations", self.iterations.into(), 1)?;
         check::at_most("iterations", self.iterations.into(), 10_000_000, "every iterate is a table row")?;
         check::at_least("n_data", self.n_data.into(), 1)?;
+        check::memory("n_data", f64::from(self.n_data) * 8.0 * 8.0, "the data and a few per-point vectors")?;
         if let Some(beta) = self.inner_step {
             check::positive("inner_step", beta)?;
         }

@@ -157,6 +157,26 @@ pub mod check {
         }
     }
 
+    /// Memory one point may plan to use: sizes that validation accepts must never abort the process on allocation
+    /// (which would also stop every independent stage of the run).
+    pub const MAX_BYTES: f64 = 4e9;
+
+    /// Refuses a point whose estimated memory `bytes` (from `what`, e.g. "n_data × m activations") exceeds
+    /// [`MAX_BYTES`].
+    pub fn memory(path: &str, bytes: f64, what: &str) -> Result<(), ParamError> {
+        if bytes <= MAX_BYTES {
+            return Ok(());
+        }
+        Err(ParamError::new(
+            path,
+            format!(
+                "{what} need ≈ {:.1} GB, more than {:.0} GB for one point; reduce {path}",
+                bytes / 1e9,
+                MAX_BYTES / 1e9
+            ),
+        ))
+    }
+
     pub fn at_most(path: &str, x: u64, max: u64, why: &str) -> Result<(), ParamError> {
         if x <= max {
             Ok(())

@@ -31,7 +31,8 @@ fn default_n_data() -> u32 {
 
 impl Validate for ProxClaimsParams {
     fn validate(&self) -> Result<(), ParamError> {
-        super::check::at_least("n_data", self.n_data.into(), 1)
+        super::check::at_least("n_data", self.n_data.into(), 1)?;
+        super::check::memory("n_data", f64::from(self.n_data) * 8.0 * 4.0, "the data inputs")
     }
 }
 

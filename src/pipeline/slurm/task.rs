@@ -42,6 +42,9 @@ impl TaskId {
 }
 
 pub fn run_task(store: &Store, plan_file: &Path, stage_name: &str, id: &TaskId) -> Result<TaskOutcome, String> {
+    if !crate::pipeline::store::valid_stage_name(stage_name) {
+        return Err(format!("`{stage_name}` is not a stage name; the plan file {} is damaged", plan_file.display()));
+    }
     let submission = read_plan(plan_file)?;
     let dir = SubmissionDir { dir: plan_file.parent().unwrap_or(Path::new(".")).to_path_buf() };
     let stage = submission
