@@ -399,16 +399,21 @@ fn min_norm_fit_approaches_the_natural_cubic_spline() {
 
 #[test]
 fn output_only_gd_from_zero_converges_to_the_min_norm_fit() {
+    // From c = 0 the iterates stay in the row space of Φ, where the error contracts per step by
+    // ≤ 1 − η λ_min(Θ) (η = 1/λ_max): K = 35/(η λ_min) steps leave ≤ e^{−35} ≈ 6e-16 of it.
     let xs = linspace(-0.9, 0.9, 4);
     let data = square_wave_data(&xs);
     let features = init_neurons(30, FeatureLaw::Uniform, 0.0, 3).expect("init");
     let p = problem(&data, 30, Normalisation::SqrtM, Trained::OutputOnly);
     let fit = min_norm_output_fit(&features, Normalisation::SqrtM, &xs, &data.y.to_vec()).expect("fit");
-    let eta = ntk_step_size(&p, &features, 1.0).expect("eta");
-    let out = train(&p, &features, eta, 20_000, |_, _| {}).expect("train");
+    let (values, _) = symmetric_eigen(&ntk_gram(&p, &features).expect("gram"), 4).expect("eigen");
+    let eta = 1.0 / values[3];
+    let steps = (35.0 / (eta * values[0])).ceil() as usize;
+    assert!(steps < 2_000_000, "Θ too ill-conditioned for this test: {values:?}");
+    let out = train(&p, &features, eta, steps, |_, _| {}).expect("train");
     let err = out.neurons.c.iter().zip(&fit.c).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     let size = fit.c.iter().fold(0.0_f64, |a, v| a.max(v.abs()));
-    assert!(err < 1e-8 * size, "GD c vs min-norm c: {err} (|c| {size}), final loss {}", out.losses[20_000]);
+    assert!(err < 1e-9 * size, "GD c vs min-norm c after {steps} steps: {err} (|c| {size})");
 }
 
 #[test]
@@ -482,7 +487,11 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(train(&p, &n, 0.0, 10, |_, _| {}).is_err());
     assert!(train(&p, &n, f64::NAN, 10, |_, _| {}).is_err());
     assert!(train(&p, &pytorch_init(6, 1).expect("init"), 0.1, 10, |_, _| {}).is_err());
-    assert!(train(&p, &n, 1e6, 100, |_, _| {}).is_err(), "η = 1e6 must diverge, not panic");
+    // A huge step either kills every neuron (finite losses) or overflows (an error naming the step).
+    match train(&p, &n, 1e6, 100, |_, _| {}) {
+        Ok(out) => assert!(out.losses.iter().all(|l| l.is_finite())),
+        Err(e) => assert!(e.to_string().contains("non-finite"), "{e}"),
+    }
     assert!(Neurons::from_flat(&[1.0, 2.0]).is_err());
     assert!(pytorch_init(0, 1).is_err() && init_neurons(3, FeatureLaw::Uniform, f64::NAN, 1).is_err());
     let dead = Neurons { a: vec![0.0], b: vec![5.0], c: vec![1.0] };
