@@ -88,7 +88,7 @@ impl Neurons {
 
     /// Inverse of [`Neurons::to_flat`]; error unless the length is a multiple of 3.
     pub fn from_flat(z: &[f64]) -> NumResult<Neurons> {
-        if z.len() % 3 != 0 {
+        if !z.len().is_multiple_of(3) {
             return Err(NumericsError::Shape(format!("{} parameters is not 3 per neuron", z.len())));
         }
         let col = |k: usize| z.chunks_exact(3).map(|n| n[k]).collect();
@@ -149,7 +149,7 @@ pub struct WilliamsProblem {
 /// Scratch: residuals ρ_j = f_z(x_j) − y_j.
 #[derive(Debug, Clone)]
 pub struct WilliamsWorkspace {
-    pub residual: Vec<f64>,
+    residual: Vec<f64>,
 }
 
 impl WilliamsProblem {
@@ -203,6 +203,15 @@ impl WilliamsProblem {
             return Err(NumericsError::InvalidParameter("non-finite network parameter".into()));
         }
         Ok(())
+    }
+
+    /// ρ_j = f_z(x_j) − y_j at every sample (Fig. 9's field, App. D.1's attractor test).
+    pub fn residuals(&self, neurons: &Neurons) -> NumResult<Vec<f64>> {
+        let z = neurons.to_flat();
+        self.check_parameters(&z)?;
+        let mut ws = self.workspace();
+        self.forward(&z, &mut ws);
+        Ok(ws.residual)
     }
 
     /// Residuals ρ_j = f_z(x_j) − y_j into `ws`; returns L = ½ Σ ρ_j².

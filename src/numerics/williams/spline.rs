@@ -30,7 +30,9 @@ impl CubicSpline {
                 y.len()
             )));
         }
-        if x.windows(2).any(|w| !(w[1] > w[0])) || x.iter().chain(y).chain([&left, &right]).any(|v| !v.is_finite()) {
+        if x.windows(2).any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
+            || x.iter().chain(y).chain([&left, &right]).any(|v| !v.is_finite())
+        {
             return Err(NumericsError::InvalidParameter(
                 "spline samples must be finite and strictly increasing in x".into(),
             ));

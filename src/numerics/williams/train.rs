@@ -87,7 +87,7 @@ pub fn ntk_step_size(problem: &WilliamsProblem, neurons: &Neurons, fraction: f64
     let gram = ntk_gram(problem, neurons)?;
     let (values, _) = symmetric_eigen(&gram, problem.inputs().len())?;
     let top = values.last().copied().unwrap_or(0.0);
-    if !(top > 0.0) || !(fraction > 0.0 && fraction.is_finite()) {
+    if !(top > 0.0 && fraction > 0.0 && fraction.is_finite()) {
         return Err(NumericsError::InvalidParameter(format!(
             "tangent kernel λ_max = {top} with fraction {fraction}: no neuron is active on the data, or fraction ≤ 0"
         )));
