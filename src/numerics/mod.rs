@@ -1,6 +1,7 @@
 //! Numerical core of wgf: the two-layer ReLU model, linear assignment / Wasserstein distances,
 //! gradient descent and Frobenius / Wasserstein proximal point steps on particles, and the
-//! two-point toy of SPEC E1, and ot/ (entropic optimal transport and JKO on a grid, SPEC E5). Pure computation:
+//! two-point toy of SPEC E1, and ot/ (entropic optimal transport and JKO on a grid, SPEC E5), and
+//! williams/ (the univariate model with trainable a, b, c of E7). Pure computation:
 //! no I/O, no serde, no polars, no threads, deterministic.
 
 pub mod assignment;
@@ -13,5 +14,6 @@ pub mod objective;
 pub mod ot;
 pub mod prox;
 pub mod two_point;
+pub mod williams;
 
 pub use error::NumericsError;
