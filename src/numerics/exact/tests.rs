@@ -6,7 +6,7 @@ use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::local::{LocalWork, Slope, RAY_TOL};
+use super::local::{Slope, RAY_TOL};
 use super::region::{Region, RegionWork};
 use super::sectors::{cross, dot, Sectors, Setup};
 use super::*;
