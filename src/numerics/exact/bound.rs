@@ -270,7 +270,7 @@ impl BoundWork {
                 cholesky_solve(&mut h, &mut self.dir, self.n);
                 self.hess = h;
                 let decrement: f64 = self.grad.iter().zip(&self.dir).map(|(a, b)| a * b).sum();
-                if !(decrement > 0.1 * tau) || norm2(&self.dir) == 0.0 {
+                if decrement.is_nan() || decrement <= 0.1 * tau || norm2(&self.dir) == 0.0 {
                     break;
                 }
                 iterations += 1;
