@@ -9,6 +9,7 @@ pub mod assignment;
 mod avx;
 pub mod descent;
 pub mod error;
+pub mod exact;
 pub mod model;
 pub mod objective;
 pub mod ot;
