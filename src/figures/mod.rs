@@ -12,17 +12,20 @@ use crate::pipeline::store::write_atomic;
 use crate::results::{Results, StageInfo};
 
 pub mod grid;
+pub mod provenance;
 pub mod prox_sweep;
 pub mod style;
 pub mod three_point;
 pub mod toys;
 
-use style::Output;
+use provenance::Provenance;
+use style::{Output, Target};
 pub use style::{svg_plot, Svg};
 
 /// Bump when any figure's drawing code changes, so existing figures are redrawn.
-pub const FIGURES_REVISION: u32 = 4;
-const STAMPS: &str = ".wgf-figures.json";
+pub const FIGURES_REVISION: u32 = 5;
+/// The figures record: per stage, the key its figures were drawn from and what was drawn.
+pub const STAMPS: &str = ".wgf-figures.json";
 
 /// Draws the figures of one stage from its (and its inputs') tables; returns the files written.
 type DrawStage = fn(&Results, &StageInfo, &Output) -> anyhow::Result<Vec<PathBuf>>;
@@ -39,11 +42,31 @@ fn drawer(kind: &str) -> Option<DrawStage> {
     }
 }
 
+/// The executed notebook (under notebooks/, without extension) that explores a stage kind's tables.
+pub fn notebook_family(kind: &str) -> Option<&'static str> {
+    match kind {
+        "two_point" | "inner_iterations" | "three_point" | "three_point_summary" => Some("01_toys"),
+        "prox_sweep" | "prox_claims" => Some("02_prox_sweep"),
+        "grid_jko" | "grid_vs_gd" => Some("03_grid_jko"),
+        _ => None,
+    }
+}
+
+/// One stage's entry in the figures record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Stamp {
-    stage_key: Key,
-    revision: u32,
-    files: Vec<PathBuf>,
+pub struct Stamp {
+    /// The stage key the figures were drawn from (it covers the input stages' keys).
+    pub stage_key: Key,
+    pub revision: u32,
+    pub files: Vec<PathBuf>,
+    /// (name, caption) of each figure, in drawing order.
+    #[serde(default)]
+    pub figures: Vec<(String, String)>,
+}
+
+/// The figures record of a figures directory (empty when there is none or it is unreadable: all is redrawn).
+pub fn read_stamps(out: &Path) -> BTreeMap<String, Stamp> {
+    std::fs::read(out.join(STAMPS)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
 #[derive(Debug, Default)]
@@ -56,8 +79,7 @@ pub struct FiguresSummary {
 pub fn draw_all(results: &Results, out: &Path, only: &[String], force: bool) -> anyhow::Result<FiguresSummary> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let stamp_path = out.join(STAMPS);
-    let mut stamps: BTreeMap<String, Stamp> =
-        std::fs::read(&stamp_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut stamps = read_stamps(out);
     let mut summary = FiguresSummary::default();
     for info in results.stages()? {
         if !only.is_empty() && !only.contains(&info.name) {
@@ -71,10 +93,13 @@ pub fn draw_all(results: &Results, out: &Path, only: &[String], force: bool) -> 
             summary.up_to_date += 1;
             continue;
         }
-        let files =
-            draw(results, &info, &Output::Dir(out)).with_context(|| format!("figures of stage `{}`", info.name))?;
+        let source = Provenance::of_stage(results, &info)?;
+        let output = Output::new(Target::Dir(out), &source);
+        let files = draw(results, &info, &output).with_context(|| format!("figures of stage `{}`", info.name))?;
         summary.drawn.extend(files.iter().cloned());
-        stamps.insert(info.name.clone(), Stamp { stage_key: info.key.clone(), revision: FIGURES_REVISION, files });
+        let figures = output.drawn.into_inner();
+        let stamp = Stamp { stage_key: info.key.clone(), revision: FIGURES_REVISION, files, figures };
+        stamps.insert(info.name.clone(), stamp);
         write_atomic(&stamp_path, &serde_json::to_vec_pretty(&stamps)?)?;
     }
     Ok(summary)
@@ -86,7 +111,8 @@ pub fn stage_svgs(results: &Results, stage: &str) -> anyhow::Result<Vec<Svg>> {
     let info = results.stage(stage)?;
     let Some(draw) = drawer(&info.kind) else { return Ok(Vec::new()) };
     let list = Default::default();
-    draw(results, &info, &Output::Memory(&list)).with_context(|| format!("figures of stage `{stage}`"))?;
+    let source = Provenance::of_stage(results, &info)?;
+    draw(results, &info, &Output::new(Target::Memory(&list), &source)).with_context(|| format!("figures of stage `{stage}`"))?;
     Ok(list.into_inner())
 }
 
