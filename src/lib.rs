@@ -10,6 +10,7 @@ pub mod experiments;
 pub mod figures;
 pub mod numerics;
 pub mod pipeline;
+pub mod report;
 pub mod results;
 
 /// The polars and plotters this crate is built with, re-exported so notebooks (`:dep wgf`) query and plot with

@@ -80,6 +80,8 @@ pub trait Experiment {
     const TABLES: &'static [&'static str];
     /// One line for `wgf dag` and the README.
     const ABOUT: &'static str;
+    /// A findings stage: its tables are small summaries of other stages, shown in full by `wgf report`.
+    const SUMMARY: bool = false;
     type Params: DeserializeOwned + Serialize + Validate;
     fn run(params: &Self::Params, ctx: &RunContext) -> anyhow::Result<Vec<Table>>;
 }
@@ -90,6 +92,8 @@ pub struct Kind {
     pub version: u32,
     pub tables: &'static [&'static str],
     pub about: &'static str,
+    /// See [`Experiment::SUMMARY`].
+    pub summary: bool,
     /// Raw parameters → canonical typed parameters (defaults filled in), or the first problem found.
     pub resolve: fn(&Value) -> Result<Value, ParamError>,
     /// Runs one point from its canonical parameters.
@@ -102,6 +106,7 @@ const fn kind<E: Experiment>() -> Kind {
         version: E::VERSION,
         tables: E::TABLES,
         about: E::ABOUT,
+        summary: E::SUMMARY,
         resolve: resolve::<E>,
         run: run::<E>,
     }

@@ -114,6 +114,7 @@ impl Experiment for ProxClaims {
     const VERSION: u32 = 1;
     const TABLES: &'static [&'static str] = &["loss_gap", "final_loss", "inactive_neurons"];
     const ABOUT: &'static str = "E4: the seed's three claims counted over every seed of a prox_sweep stage";
+    const SUMMARY: bool = true;
     type Params = ProxClaimsParams;
 
     fn run(p: &ProxClaimsParams, ctx: &RunContext) -> anyhow::Result<Vec<Table>> {

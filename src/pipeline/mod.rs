@@ -1,6 +1,7 @@
 //! The declarative pipeline: YAML spec → validated plan → content-hash keys → store → runner.
 
 pub mod key;
+pub mod params_diff;
 pub mod plan;
 pub mod progress;
 pub mod runner;
