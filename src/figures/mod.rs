@@ -19,8 +19,8 @@ pub mod three_point;
 pub mod toys;
 
 use provenance::Provenance;
-use style::{Output, Target};
 pub use style::{svg_plot, Svg};
+use style::{Output, Target};
 
 /// Bump when any figure's drawing code changes, so existing figures are redrawn.
 pub const FIGURES_REVISION: u32 = 5;
@@ -112,7 +112,8 @@ pub fn stage_svgs(results: &Results, stage: &str) -> anyhow::Result<Vec<Svg>> {
     let Some(draw) = drawer(&info.kind) else { return Ok(Vec::new()) };
     let list = Default::default();
     let source = Provenance::of_stage(results, &info)?;
-    draw(results, &info, &Output::new(Target::Memory(&list), &source)).with_context(|| format!("figures of stage `{stage}`"))?;
+    draw(results, &info, &Output::new(Target::Memory(&list), &source))
+        .with_context(|| format!("figures of stage `{stage}`"))?;
     Ok(list.into_inner())
 }
 
@@ -139,5 +140,48 @@ mod tests {
         for svg in &svgs {
             assert_eq!(std::fs::read_to_string(figures.join(format!("{}.svg", svg.name))).unwrap(), svg.svg);
         }
+    }
+
+    #[test]
+    fn every_figure_file_carries_its_provenance_and_redraws_byte_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml =
+            "stages:\n  - name: e2\n    kind: three_point\n    params: {steps: 4}\n    sweep: {lambda: [1.0, 0.1]}\n";
+        let plan = plan::plan(&spec::parse("pipeline.yaml".as_ref(), yaml).unwrap()).unwrap();
+        let opts = runner::RunOptions { jobs: 1, quiet: true, ..Default::default() };
+        assert!(runner::run(&plan, &Store::new(dir.path().join("results")), &opts).unwrap().ok());
+        let results = Results::open(dir.path().join("results")).unwrap();
+        let figures = dir.path().join("figures");
+        let drawn = draw_all(&results, &figures, &[], false).unwrap().drawn;
+        assert_eq!(drawn.len(), 4);
+
+        let info = results.stage("e2").unwrap();
+        let points: Vec<Key> = plan.stages[0].points.iter().map(|p| p.key.clone()).collect();
+        for file in &drawn {
+            let prov = provenance::read(file).unwrap();
+            assert_eq!(file.file_stem().unwrap().to_str().unwrap(), prov.figure);
+            assert_eq!(
+                (prov.wgf_version.as_str(), prov.commit.clone()),
+                (env!("CARGO_PKG_VERSION"), provenance::git_commit())
+            );
+            assert_eq!(prov.stages.len(), 1);
+            let st = &prov.stages[0];
+            assert_eq!(
+                (st.stage.as_str(), st.kind.as_str(), &st.stage_key),
+                ("e2", "three_point", &plan.stages[0].key)
+            );
+            assert_eq!((&st.stage_key, &st.points), (&info.key, &points));
+            assert!(prov.caption.split_whitespace().count() >= 8, "{}", prov.caption);
+        }
+        // The PNG's own text chunk: a standard `Software` entry beside the JSON.
+        let png = std::fs::read(figures.join("e2_loss.png")).unwrap();
+        let software = provenance::png_text(&png, "Software").unwrap().unwrap();
+        assert_eq!(software, format!("wgf {} (commit {})", env!("CARGO_PKG_VERSION"), provenance::git_commit()));
+
+        let before: Vec<Vec<u8>> = drawn.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        let again = draw_all(&results, &figures, &[], true).unwrap().drawn;
+        assert_eq!(again, drawn);
+        let after: Vec<Vec<u8>> = drawn.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        assert!(before == after, "a redraw with nothing changed changed the bytes");
     }
 }

@@ -84,8 +84,13 @@ pub fn git_commit() -> String {
             };
             match git(&["rev-parse", "HEAD"]) {
                 Some(head) if !head.is_empty() => {
-                    let modified = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-                    if modified { format!("{head}+modified") } else { head }
+                    let modified =
+                        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+                    if modified {
+                        format!("{head}+modified")
+                    } else {
+                        head
+                    }
                 }
                 _ => "unknown".into(),
             }
@@ -102,7 +107,10 @@ pub fn read(path: &Path) -> anyhow::Result<Provenance> {
         svg_metadata(&String::from_utf8_lossy(&bytes))
     };
     let json = json.with_context(|| {
-        format!("{} carries no wgf provenance (drawn by an older wgf? redraw with `wgf figures --force`)", path.display())
+        format!(
+            "{} carries no wgf provenance (drawn by an older wgf? redraw with `wgf figures --force`)",
+            path.display()
+        )
     })?;
     serde_json::from_str(&json).with_context(|| format!("{}: the wgf provenance is not valid", path.display()))
 }
@@ -169,8 +177,11 @@ pub fn png_text(png: &[u8], keyword: &str) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
-/// (type, data range, end offset) of every chunk, CRCs checked.
-fn png_chunks(png: &[u8]) -> anyhow::Result<Vec<([u8; 4], std::ops::Range<usize>, usize)>> {
+/// A PNG chunk: its type, the byte range of its data, the offset where it ends.
+type Chunk = ([u8; 4], std::ops::Range<usize>, usize);
+
+/// Every chunk, CRCs checked.
+fn png_chunks(png: &[u8]) -> anyhow::Result<Vec<Chunk>> {
     if !png.starts_with(PNG_SIGNATURE) {
         bail!("not a PNG file");
     }

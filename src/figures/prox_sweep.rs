@@ -308,8 +308,7 @@ impl Figure for Summary<'_> {
     }
 
     fn caption(&self) -> String {
-        "The final loss after the last prox step against γ, median and 10–90 % band over seeds, per distance."
-            .into()
+        "The final loss after the last prox step against γ, median and 10–90 % band over seeds, per distance.".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {

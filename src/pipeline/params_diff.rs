@@ -25,6 +25,9 @@ pub struct ParamChange {
     pub new: Option<String>,
 }
 
+/// (param, old, new) of one parameter that differs.
+type Change = (String, Option<String>, Option<String>);
+
 /// A stage's points as (swept values, canonical parameters), in plan order.
 type Points = Vec<(BTreeMap<String, Value>, Value)>;
 
@@ -62,7 +65,10 @@ pub fn plan_at_rev(pipeline: &Path, rev: &str) -> anyhow::Result<Plan> {
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
         let why = why.lines().next().unwrap_or("no message");
-        bail!("`git show {spec_arg}` in {} failed: {why}; check the revision (`git log --oneline -- {file}`)", dir.display());
+        bail!(
+            "`git show {spec_arg}` in {} failed: {why}; check the revision (`git log --oneline -- {file}`)",
+            dir.display()
+        );
     }
     let text = String::from_utf8(out.stdout).with_context(|| format!("{spec_arg} is not UTF-8"))?;
     let label = Path::new(&spec_arg);
@@ -86,12 +92,14 @@ fn diff(old: &[(String, Points)], new: &[(String, Points)]) -> Vec<ParamChange> 
 
 fn whole_stage(stage: &str, old: Option<usize>, new: Option<usize>) -> ParamChange {
     let points = |n: Option<usize>| n.map(|n| format!("{n} point(s)"));
-    ParamChange { stage: stage.into(), point: "—".into(), param: "(stage)".into(), old: points(old), new: points(new) }
+    ParamChange {
+        stage: stage.into(), point: "—".into(), param: "(stage)".into(), old: points(old), new: points(new)
+    }
 }
 
 fn stage_diff(stage: &str, old: &Points, new: &Points) -> Vec<ParamChange> {
     let (pairs, removed, added) = match_points(old, new);
-    let per_pair: Vec<(String, Vec<(String, Option<String>, Option<String>)>)> =
+    let per_pair: Vec<(String, Vec<Change>)> =
         pairs.iter().map(|&(o, n)| (label(&new[n].0), param_changes(&old[o].1, &new[n].1))).collect();
     // A change every point shares (a plain parameter edited) is one row, not one per point.
     let shared: Vec<_> = match per_pair.split_first() {
@@ -101,13 +109,7 @@ fn stage_diff(stage: &str, old: &Points, new: &Points) -> Vec<ParamChange> {
         _ => Vec::new(),
     };
     let mut rows = Vec::new();
-    let row = |point: String, (param, old, new): (String, Option<String>, Option<String>)| ParamChange {
-        stage: stage.into(),
-        point,
-        param,
-        old,
-        new,
-    };
+    let row = |point: String, (param, old, new): Change| ParamChange { stage: stage.into(), point, param, old, new };
     for c in &shared {
         rows.push(row(format!("(all {} points)", per_pair.len()), c.clone()));
     }
@@ -158,7 +160,7 @@ fn point_rows(stage: &str, coords: &BTreeMap<String, Value>, removed: bool) -> V
 }
 
 /// Top-level parameters whose values differ (nested values compared whole).
-fn param_changes(old: &Value, new: &Value) -> Vec<(String, Option<String>, Option<String>)> {
+fn param_changes(old: &Value, new: &Value) -> Vec<Change> {
     let empty = serde_json::Map::new();
     let (o, n) = (old.as_object().unwrap_or(&empty), new.as_object().unwrap_or(&empty));
     let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
@@ -251,6 +253,31 @@ mod tests {
     #[test]
     fn the_table_is_aligned_with_dashes_for_missing_sides() {
         let rows = vec![whole_stage("grid", None, Some(2))];
-        assert_eq!(table(&rows, "cached", "workspace"), "Stage  Point  Param    cached  workspace\ngrid   —      (stage)  —       2 point(s)\n");
+        assert_eq!(
+            table(&rows, "cached", "workspace"),
+            "Stage  Point  Param    cached  workspace\ngrid   —      (stage)  —       2 point(s)\n"
+        );
+    }
+
+    #[test]
+    fn against_the_cache_a_changed_sweep_value_is_that_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("results"));
+        let opts = crate::pipeline::runner::RunOptions { jobs: 1, quiet: true, ..Default::default() };
+        assert!(crate::pipeline::runner::run(&plan_of(BEFORE), &store, &opts).unwrap().ok());
+        assert!(against_cache(&plan_of(BEFORE), &store).unwrap().is_empty());
+        let rows = against_cache(&plan_of(&BEFORE.replace("0.05]", "0.07]")), &store).unwrap();
+        let got: Vec<_> =
+            rows.iter().map(|r| (r.point.as_str(), r.param.as_str(), r.old.as_deref(), r.new.as_deref())).collect();
+        assert_eq!(got, vec![("lambda=0.07", "lambda", Some("0.05"), Some("0.07"))]);
+    }
+
+    #[test]
+    fn an_unknown_revision_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pipeline.yaml");
+        std::fs::write(&file, BEFORE).unwrap();
+        let err = plan_at_rev(&file, "no-such-rev").err().expect("an unknown revision fails").to_string();
+        assert!(err.contains("git show no-such-rev:./pipeline.yaml") || err.contains("cannot run git"), "{err}");
     }
 }

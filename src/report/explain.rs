@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use crate::figures::provenance::{self, Provenance};
+use crate::figures::provenance;
 use crate::results::Results;
 
 /// Points listed per stage; the rest are counted.
@@ -37,9 +37,16 @@ pub fn explain(path: &Path, results: &Path) -> anyhow::Result<(String, bool)> {
     let _ = writeln!(out, "  drawn by: wgf {} at commit {}", prov.wgf_version, prov.commit);
     let mut current = true;
     for st in &prov.stages {
-        let state = stage_state(&prov, st, results.as_ref());
+        let state = stage_state(st, results.as_ref());
         current &= state.is_none();
-        let _ = writeln!(out, "  from stage `{}` ({}), key {}, {} point(s)", st.stage, st.kind, st.stage_key, st.points.len());
+        let _ = writeln!(
+            out,
+            "  from stage `{}` ({}), key {}, {} point(s)",
+            st.stage,
+            st.kind,
+            st.stage_key,
+            st.points.len()
+        );
         if let Some(why) = state {
             let _ = writeln!(out, "    STALE: {why}");
         }
@@ -60,7 +67,7 @@ pub fn explain(path: &Path, results: &Path) -> anyhow::Result<(String, bool)> {
 }
 
 /// Why a stage's tables are no longer those the figure was drawn from, `None` if they are.
-fn stage_state(_prov: &Provenance, st: &provenance::StageSource, results: Option<&Results>) -> Option<String> {
+fn stage_state(st: &provenance::StageSource, results: Option<&Results>) -> Option<String> {
     let Some(results) = results else { return Some("no results directory".into()) };
     match results.stage(&st.stage) {
         Err(_) => Some(format!("stage `{}` has no cached run now", st.stage)),

@@ -41,7 +41,8 @@ pub fn page(
     for s in stages.iter().filter(|s| stamps.contains_key(&s.name)) {
         let n = stamps[&s.name].figures.len();
         let mark = if summary.stale.contains(&s.name) { " <span class=\"stale\">stale</span>" } else { "" };
-        let _ = writeln!(out, "<li><a href=\"#{0}\">{0}</a> ({1}, {n} figure(s)){mark}</li>", esc(&s.name), esc(&s.kind));
+        let _ =
+            writeln!(out, "<li><a href=\"#{0}\">{0}</a> ({1}, {n} figure(s)){mark}</li>", esc(&s.name), esc(&s.kind));
     }
     out.push_str("</ul></nav>\n");
     out.push_str(body);
@@ -73,7 +74,11 @@ pub fn number(x: f64) -> String {
     if (1e-3..1e6).contains(&x.abs()) {
         let decimals = (5 - x.abs().log10().floor() as i32).max(0) as usize;
         let s = format!("{x:.decimals$}");
-        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     } else {
         format!("{x:.5e}")
     }

@@ -104,7 +104,11 @@ impl Links {
     fn notebook(&self, kind: &str) -> Option<String> {
         let (href, dir) = self.notebooks.as_ref()?;
         let family = figures::notebook_family(kind)?;
-        ["html", "ipynb"].iter().map(|ext| format!("{family}.{ext}")).find(|f| dir.join(f).is_file()).map(|f| format!("{href}/{f}"))
+        ["html", "ipynb"]
+            .iter()
+            .map(|ext| format!("{family}.{ext}"))
+            .find(|f| dir.join(f).is_file())
+            .map(|f| format!("{href}/{f}"))
     }
 }
 
@@ -235,7 +239,11 @@ fn shared_params<'a>(mut params: impl Iterator<Item = &'a Value>) -> Vec<(String
 }
 
 /// A point's parameters that are neither shared nor swept.
-fn own_params(params: &Value, shared: &[(String, Value)], coords: &std::collections::BTreeMap<String, Value>) -> String {
+fn own_params(
+    params: &Value,
+    shared: &[(String, Value)],
+    coords: &std::collections::BTreeMap<String, Value>,
+) -> String {
     let Value::Object(map) = params else { return String::new() };
     let own = map.iter().filter(|(k, _)| !shared.iter().any(|(s, _)| s == *k) && !coords.contains_key(*k));
     own.map(|(k, v)| format!("{k}={}", compact(v))).collect::<Vec<_>>().join(" ")
@@ -268,5 +276,60 @@ fn cell(v: &AnyValue) -> String {
         AnyValue::Float64(x) => number(*x),
         AnyValue::Float32(x) => number(f64::from(*x)),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{plan, runner, spec};
+
+    fn run(dir: &Path, steps: u32) {
+        let yaml = format!(
+            "stages:\n  - name: e2\n    kind: three_point\n    params: {{steps: {steps}}}\n    sweep: {{lambda: [1.0, 0.1]}}\n  \
+             - name: e2_summary\n    kind: three_point_summary\n    inputs: [e2]\n    params: {{source: e2}}\n"
+        );
+        let plan = plan::plan(&spec::parse("pipeline.yaml".as_ref(), &yaml).unwrap()).unwrap();
+        let opts = runner::RunOptions { jobs: 1, quiet: true, ..Default::default() };
+        assert!(runner::run(&plan, &Store::new(dir.join("results")), &opts).unwrap().ok());
+    }
+
+    #[test]
+    fn the_page_is_byte_identical_when_regenerated_and_marks_figures_of_changed_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        run(d, 4);
+        let results = Results::open(d.join("results")).unwrap();
+        figures::draw_all(&results, &d.join("figures"), &[], false).unwrap();
+        let (out, notebooks) = (d.join("report"), d.join("notebooks"));
+        let paths =
+            ReportPaths { results: &d.join("results"), figures: &d.join("figures"), notebooks: &notebooks, out: &out };
+        let first = write(&paths).unwrap();
+        let page = std::fs::read(&first.page).unwrap();
+        assert_eq!((first.figures, first.stale.len()), (2, 0));
+        assert_eq!(std::fs::read(write(&paths).unwrap().page).unwrap(), page, "regenerated page differs");
+
+        let text = String::from_utf8(page).unwrap();
+        assert!(text.contains("<img src=\"../figures/e2_loss.png\""), "figures linked relative to report/");
+        assert!(text.contains("<th>final_loss</th>"), "the summary stage's table is rendered");
+        assert!(!text.contains("STALE"));
+        let loss = d.join("figures/e2_loss.png");
+        assert!(explain::explain(&loss, &d.join("results")).unwrap().1, "freshly drawn figure is current");
+
+        // New tables for e2 (one more step), figures not redrawn: both the page and `explain` say stale.
+        run(d, 5);
+        let second = write(&paths).unwrap();
+        assert_eq!(second.stale, ["e2"]);
+        assert_eq!(std::fs::read_to_string(&second.page).unwrap().matches("(stale)").count(), 2);
+        let (text, current) = explain::explain(&loss, &d.join("results")).unwrap();
+        assert!(!current && text.contains("STALE: the stage's tables changed since"), "{text}");
+    }
+
+    #[test]
+    fn relative_links_climb_out_of_the_report_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("report"), dir.path().join("x/figures"));
+        assert_eq!(relative(&a, &b).unwrap(), "../x/figures");
+        assert_eq!(relative(&a, &a).unwrap(), ".");
     }
 }
