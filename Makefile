@@ -54,7 +54,7 @@ $(PEER_VENV)/bin/python:
 bench: $(PEER_VENV)/bin/python
 	$(CARGO) bench --locked
 
-# --- Notebooks (README "Notebooks"): Rust Jupyter notebooks over the cached tables, executed headless. -----------
+# --- Notebooks (notebooks/README.md): Rust Jupyter notebooks over the cached tables, executed headless. ----------
 # Everything is installed inside the project: evcxr_jupyter under .tools/, Jupyter's runner and pyarrow in .venv/
 # (pinned), the Rust kernel registered in .venv/share/jupyter, evcxr's compilation cache under .tools/cache.
 EVCXR_VERSION := 0.22.0
@@ -86,9 +86,10 @@ notebooks: notebook-tools $(if $(filter target/release/wgf,$(WGF)),build)
 	mkdir -p $(NB_TOOLS)/cache $(NB_TOOLS)/evcxr-build
 	$(NB_ENV) $(NB_VENV)/bin/python notebooks/run.py $(NOTEBOOKS)
 
-# Every cached Parquet table read with pyarrow against README's "Result tables" (needs the tables).
+# Every cached Parquet table read with pyarrow against `$(WGF) schema --json` (needs the tables and the binary;
+# CI passes WGF=target/debug/wgf).
 schema-check: $(NB_VENV)/.notebooks-installed
-	$(NB_VENV)/bin/python tests/parquet_schema.py
+	WGF=$(WGF) $(NB_VENV)/bin/python tests/parquet_schema.py
 
 clean:
 	rm -rf results report figures/*.png figures/*.svg figures/.wgf-figures.json

@@ -7,9 +7,9 @@
 use std::time::Instant;
 
 use ndarray::Array2;
+use wgf::numerics::ot::gibbs::GibbsKernel;
 use wgf::numerics::ot::grid::{gaussian_density, sine_data, stack_copies, Grid2d, ReluFeatures};
 use wgf::numerics::ot::jko::{jko_step, DykstraIteration, JkoOptions, WarmStart};
-use wgf::numerics::ot::kernel::GibbsKernel;
 use wgf::numerics::ot::kl_prox::{Objective, ReluLeastSquares};
 use wgf::numerics::ot::OtError;
 

@@ -1,5 +1,6 @@
 //! How often the optimal assignment changes inside the Wasserstein prox steps of one E4 run
-//! (the evidence behind the README's Performance section):
+//! (the evidence behind docs/PERFORMANCE.md, "Why an exact per-iteration assignment cannot make
+//! the sweep much faster"):
 //!
 //!     cargo run --release --example assignment_churn -- GAMMA SEED [INNER_ITERATIONS]
 //!

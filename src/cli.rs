@@ -7,11 +7,11 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 use crate::figures;
+use crate::pipeline::clean;
 use crate::pipeline::params_diff;
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::runner::{self, RunOptions, Summary};
 use crate::pipeline::slurm::options::ExecutorName;
-use crate::pipeline::slurm::submission::SLURM_DIR;
 use crate::pipeline::slurm::submit::{self, SlurmRunOptions, Submitted};
 use crate::pipeline::slurm::task::{self, TaskId};
 use crate::pipeline::slurm::{self, wait, SlurmError};
@@ -111,6 +111,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ParamsCommand,
     },
+    /// Print every stage kind's result tables (columns, types, nulls, units, meanings) as Markdown
+    /// (docs/TABLES.md), or as JSON with --json.
+    Schema {
+        /// JSON for tools (tests/parquet_schema.py reads it) instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +163,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Report { out, notebooks } => cmd_report(&cli, out, notebooks),
         Command::Explain { figure } => cmd_explain(&cli, figure),
         Command::Params { command: ParamsCommand::Diff { rev } } => cmd_params_diff(&cli, rev.as_deref()),
+        Command::Schema { json } => cmd_schema(*json),
     }
 }
 
@@ -352,40 +360,20 @@ fn cmd_clean(cli: &Cli, unused: bool) -> anyhow::Result<ExitCode> {
         println!("nothing to clean: {} does not exist", store.root().display());
         return Ok(ExitCode::SUCCESS);
     }
+    // Before the lock, which would create the marker this looks for.
+    clean::looks_like_results(&store)?;
     let _lock = store.lock()?;
     // Slurm tasks write without the runner lock: never delete under them (nor their plans, logs and records).
     refuse_if_slurm_active(&store)?;
     let plan = if unused { Some(load_plan(cli)?) } else { None };
-    let mut removed = 0usize;
-    for stage in store.stages()? {
-        let planned = plan.as_ref().and_then(|p| p.stage(&stage));
-        let (keys, tmps) = store.entries(&stage)?;
-        for tmp in tmps {
-            remove(&tmp)?;
-        }
-        match (unused, planned) {
-            (true, Some(st)) => {
-                for key in keys.iter().filter(|k| !st.points.iter().any(|p| &p.key == *k)) {
-                    store.discard(&stage, key)?;
-                    removed += 1;
-                }
-            }
-            _ => {
-                removed += keys.len();
-                remove(&store.stage_dir(&stage))?;
-            }
-        }
-    }
-    let slurm_dir = store.root().join(SLURM_DIR);
-    if !unused && slurm_dir.exists() {
-        remove(&slurm_dir)?;
-    }
+    let done = clean::clean(&store, plan.as_ref())?;
+    let removed = done.entries;
     println!("removed {removed} cached entr{} from {}", if removed == 1 { "y" } else { "ies" }, store.root().display());
+    if !done.kept.is_empty() {
+        let shown: Vec<String> = done.kept.iter().take(5).map(|p| p.display().to_string()).collect();
+        println!("left alone {} file(s) wgf did not write: {}", done.kept.len(), shown.join(", "));
+    }
     Ok(ExitCode::SUCCESS)
-}
-
-fn remove(path: &Path) -> anyhow::Result<()> {
-    std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))
 }
 
 fn cmd_show(cli: &Cli, stage: &str) -> anyhow::Result<ExitCode> {
@@ -439,4 +427,15 @@ fn cmd_params_diff(cli: &Cli, rev: Option<&str>) -> anyhow::Result<ExitCode> {
         print!("{}", params_diff::table(&rows, &old_name, &file));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_schema(json: bool) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let kinds = crate::experiments::schemas();
+    let text = if json { crate::tables::json(&kinds) } else { crate::tables::markdown(&kinds) };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // A reader that stops early (`wgf schema | head`) is not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the schema to stdout"),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -2,23 +2,17 @@
 //! are bit-identical whatever the thread count, and at small γ the two distances agree.
 
 mod common;
-use common::{files_under, Project};
+use common::{files_under, pipeline, prox_claims_stage, prox_sweep_stage, Project};
 use wgf::results::{column_f64, column_str, Results};
 
-const SWEEP: &str = "\
-stages:
-  - name: sweep
-    kind: prox_sweep
-    params: {m: 6, steps: 3, inner_iterations: 3000}
-    sweep:
-      gamma: [1.0, 1.0e-3]
-      distance: [frobenius, wasserstein]
-      seed: [0, 1]
-";
+/// 2 γ × 2 distances × 2 seeds of a reduced E4 sweep.
+fn sweep() -> String {
+    pipeline("", &[prox_sweep_stage(6, 3000, "1.0, 1.0e-3", "0, 1")])
+}
 
 #[test]
 fn tables_have_the_documented_schema_and_row_counts() {
-    let p = Project::new(SWEEP);
+    let p = Project::new(&sweep());
     assert_eq!(p.run(&[]).ran, 8);
     let results = Results::open(p.results()).unwrap();
     let steps = results.table("sweep", "steps").unwrap();
@@ -50,7 +44,7 @@ fn tables_have_the_documented_schema_and_row_counts() {
 
 #[test]
 fn bit_identical_across_thread_counts() {
-    let (a, b) = (Project::new(SWEEP), Project::new(SWEEP));
+    let (a, b) = (Project::new(&sweep()), Project::new(&sweep()));
     a.run(&["--jobs", "1"]);
     b.run(&["--jobs", "2"]);
     let files = files_under(&a.results());
@@ -78,7 +72,7 @@ fn bit_identical_across_thread_counts() {
 /// prox: the iterates agree to rounding. At γ = 1 neurons move by O(1) and the two may part.
 #[test]
 fn small_gamma_distances_agree() {
-    let p = Project::new(SWEEP);
+    let p = Project::new(&sweep());
     p.run(&[]);
     let steps = Results::open(p.results()).unwrap().table("sweep", "steps").unwrap();
     let (gamma, dist, loss) = (
@@ -107,9 +101,8 @@ fn small_gamma_distances_agree() {
 
 #[test]
 fn claims_stage_counts_the_seed_claims() {
-    let p = Project::new(&format!(
-        "{SWEEP}  - name: claims\n    kind: prox_claims\n    inputs: [sweep]\n    params: {{source: sweep}}\n"
-    ));
+    let p =
+        Project::new(&pipeline("", &[prox_sweep_stage(6, 3000, "1.0, 1.0e-3", "0, 1"), prox_claims_stage("claims")]));
     assert_eq!(p.run(&[]).ran, 9);
     let results = Results::open(p.results()).unwrap();
     let gap = results.table("claims", "loss_gap").unwrap();

@@ -6,26 +6,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{files_under, text, Project};
+use common::{diverging_sweep_stage, files_under, pipeline, prox_sweep_stage, text, Project};
 use wgf::pipeline::key::Key;
 use wgf::pipeline::store::Store;
 
 /// 24 small points of ≈ 10–40 ms each, so a kill lands during computing, writing or renaming.
-const MANY_POINTS: &str = "\
-stages:
-  - name: sweep
-    kind: prox_sweep
-    params: {m: 8, steps: 3, inner_iterations: 20000}
-    sweep:
-      gamma: [1.0, 0.1, 0.01]
-      distance: [frobenius, wasserstein]
-      seed: [0, 1, 2, 3]
-  - name: toy
-    kind: three_point
-    params: {steps: 20}
-    sweep:
-      lambda: [0.5, 0.1]
-";
+fn many_points() -> String {
+    let toy = "  - name: toy\n    kind: three_point\n    params: {steps: 20}\n    sweep:\n      lambda: [0.5, 0.1]\n";
+    pipeline("", &[prox_sweep_stage(8, 20_000, "1.0, 0.1, 0.01", "0, 1, 2, 3"), toy.to_string()])
+}
 
 /// Every non-temporary entry under the store verifies; returns how many there are.
 fn assert_store_consistent(results: &Path) -> usize {
@@ -55,12 +44,12 @@ fn tables(results: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn kill_9_at_twenty_moments_never_leaves_a_bad_entry() {
-    let reference = Project::new(MANY_POINTS);
+    let reference = Project::new(&many_points());
     let t0 = Instant::now();
     assert_eq!(reference.run(&[]).ran, 26);
     let full = t0.elapsed();
 
-    let p = Project::new(MANY_POINTS);
+    let p = Project::new(&many_points());
     // Kill moments spread over a full run's duration (deterministic, no RNG needed).
     let mut survived = 0;
     for k in 0..20u32 {
@@ -98,7 +87,7 @@ type Damage<'a> = Box<dyn Fn() + 'a>;
 
 #[test]
 fn every_kind_of_damage_is_detected_named_and_recomputed() {
-    let p = Project::new(MANY_POINTS);
+    let p = Project::new(&many_points());
     p.run(&[]);
     let reference = tables(&p.results());
     let (key, dir) = first_entry(&p, "sweep");
@@ -143,9 +132,9 @@ fn every_kind_of_damage_is_detected_named_and_recomputed() {
 
 #[test]
 fn two_runners_at_once_do_not_interleave() {
-    let single = Project::new(MANY_POINTS);
+    let single = Project::new(&many_points());
     single.run(&[]);
-    let p = Project::new(MANY_POINTS);
+    let p = Project::new(&many_points());
     let spawn =
         || Command::new(env!("CARGO_BIN_EXE_wgf")).current_dir(p.path()).args(["run", "--quiet"]).output_async();
     let (a, b) = (spawn(), spawn());
@@ -176,9 +165,13 @@ impl OutputAsync for Command {
 
 #[test]
 fn a_diverging_point_fails_alone_and_is_not_cached() {
-    let p = Project::new(
-        "stages:\n  - name: sweep\n    kind: prox_sweep\n    params: {m: 6, steps: 2, inner_iterations: 2000, gamma: 1.0, distance: frobenius, seed: 0}\n    sweep:\n      inner_step: [1.0e-3, 50.0]\n  - name: after\n    kind: three_point\n    params: {steps: 5, lambda: 0.1}\n",
-    );
+    let p = Project::new(&pipeline(
+        "",
+        &[
+            diverging_sweep_stage(", seed: 0", ""),
+            "  - name: after\n    kind: three_point\n    params: {steps: 5, lambda: 0.1}\n".into(),
+        ],
+    ));
     let out = p.wgf(&["run", "--quiet"]);
     let log = text(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
@@ -193,13 +186,26 @@ fn a_diverging_point_fails_alone_and_is_not_cached() {
     assert_eq!((again.ran, again.cached, again.failed), (0, 2, 1), "the failure was not cached; the others were");
 }
 
-/// Runs a setup command; `false` (and a note) if this machine cannot do it, e.g. without root.
+/// Runs a setup command; `false` if this machine cannot (no root, no chattr, no tmpfs): the check is then skipped,
+/// printing why. Under CI=true it fails instead, so CI never passes without having made the check.
 fn try_cmd(cmd: &str, args: &[&str]) -> bool {
-    let ok = Command::new(cmd).args(args).output().is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("note: `{cmd} {}` is not possible here; this check is skipped", args.join(" "));
-    }
-    ok
+    let why = match Command::new(cmd).args(args).output() {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => format!("{} {}", out.status, String::from_utf8_lossy(&out.stderr).trim()).trim_end().to_string(),
+        Err(e) => format!("cannot start it: {e}"),
+    };
+    let what = format!("`{}` is not possible here ({why})", [&[cmd], args].concat().join(" "));
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{what}; under CI=true this check must run, not skip");
+    eprintln!("SKIPPED: {what}; this check is skipped (under CI=true it fails)");
+    false
+}
+
+#[test]
+fn an_impossible_setup_skips_saying_why_or_fails_under_ci() {
+    let under_ci = std::env::var("CI").as_deref() == Ok("true");
+    let outcome = std::panic::catch_unwind(|| try_cmd("false", &[]));
+    assert_eq!(outcome.is_err(), under_ci, "skips outside CI, fails under CI=true");
+    assert!(!matches!(outcome, Ok(true)), "`false` never counts as done");
 }
 
 /// Undoes a setup step however the test ends.
@@ -213,7 +219,7 @@ impl Drop for Undo {
 
 #[test]
 fn read_only_results_give_a_clear_failure_and_keep_old_entries() {
-    let p = Project::new(MANY_POINTS);
+    let p = Project::new(&many_points());
     assert_eq!(p.run(&["toy"]).ran, 2);
     let stage_dir = p.results().join("toy");
     let dir = stage_dir.to_string_lossy().to_string();
@@ -222,7 +228,7 @@ fn read_only_results_give_a_clear_failure_and_keep_old_entries() {
         return;
     }
     let _undo = Undo(vec!["chattr".into(), "-i".into(), dir.clone()]);
-    p.write_pipeline(&MANY_POINTS.replace("[0.5, 0.1]", "[0.5, 0.2]"));
+    p.write_pipeline(&many_points().replace("[0.5, 0.1]", "[0.5, 0.2]"));
     let out = p.wgf(&["run", "--quiet", "toy"]);
     let log = text(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
@@ -236,7 +242,7 @@ fn read_only_results_give_a_clear_failure_and_keep_old_entries() {
 
 #[test]
 fn a_full_disk_fails_cleanly_without_partial_entries() {
-    let p = Project::new(MANY_POINTS);
+    let p = Project::new(&many_points());
     let results = p.results();
     std::fs::create_dir_all(&results).unwrap();
     let dir = results.to_string_lossy().to_string();

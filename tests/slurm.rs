@@ -6,27 +6,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{files_under, text, Project};
+use common::{diverging_sweep_stage, files_under, pipeline, prox_claims_stage, prox_sweep_stage, text, Project};
 use wgf::pipeline::store::Store;
 
 /// 2 γ × 2 distances × 3 seeds of a reduced E4 sweep, batched 2 points per task, plus a consumer stage.
-const REDUCED_SWEEP: &str = "\
-slurm:
-  time_limit: \"00:10:00\"
-  points_per_task: 2
-stages:
-  - name: sweep
-    kind: prox_sweep
-    params: {m: 8, steps: 3, inner_iterations: 3000}
-    sweep:
-      gamma: [1.0, 1.0e-3]
-      distance: [frobenius, wasserstein]
-      seed: [0, 1, 2]
-  - name: claims
-    kind: prox_claims
-    inputs: [sweep]
-    params: {source: sweep}
-";
+fn reduced_sweep() -> String {
+    let slurm = "slurm:\n  time_limit: \"00:10:00\"\n  points_per_task: 2\n";
+    pipeline(slurm, &[prox_sweep_stage(8, 3000, "1.0, 1.0e-3", "0, 1, 2"), prox_claims_stage("claims")])
+}
 
 fn require_cluster() {
     assert!(
@@ -75,7 +62,7 @@ fn submitted(log: &str, stage: &str) -> usize {
 #[ignore = "needs a Slurm cluster: make test-slurm"]
 fn a_sweep_through_slurm_equals_the_local_run_and_is_cached_after() {
     require_cluster();
-    let p = Project::new(REDUCED_SWEEP);
+    let p = Project::new(&reduced_sweep());
     let out = p.wgf(&["run", "--executor", "slurm"]);
     let log = text(&out);
     assert!(out.status.success(), "{log}");
@@ -83,7 +70,7 @@ fn a_sweep_through_slurm_equals_the_local_run_and_is_cached_after() {
     assert_eq!(common::counts(&log).ran, 13, "{log}");
     let ours = tables(&p.results());
     assert_eq!(ours.len(), 12 * 2 + 3, "particles+steps per sweep point, three claims tables");
-    assert!(ours == local_reference(REDUCED_SWEEP), "Slurm tables differ from the local run's");
+    assert!(ours == local_reference(&reduced_sweep()), "Slurm tables differ from the local run's");
     let again = p.wgf(&["run", "--executor", "slurm"]);
     let c = common::counts(&text(&again));
     assert_eq!((c.ran, c.cached), (0, 13), "{}", text(&again));
@@ -97,7 +84,7 @@ fn a_sweep_through_slurm_equals_the_local_run_and_is_cached_after() {
 #[ignore = "needs a Slurm cluster: make test-slurm"]
 fn dry_run_prints_the_scripts_and_submits_nothing() {
     require_cluster();
-    let p = Project::new(REDUCED_SWEEP);
+    let p = Project::new(&reduced_sweep());
     let before = squeue(&["-h", "-t", "all", "-o", "%i"]);
     let out = p.wgf(&["run", "--executor", "slurm", "--dry-run"]);
     let log = text(&out);
@@ -159,9 +146,8 @@ fn scancel_then_rerun_submits_only_the_missing_points() {
 #[ignore = "needs a Slurm cluster: make test-slurm"]
 fn a_failing_point_is_reported_with_its_slurm_task_and_the_others_complete() {
     require_cluster();
-    let p = Project::new(
-        "stages:\n  - name: sweep\n    kind: prox_sweep\n    params: {m: 6, steps: 2, inner_iterations: 2000, gamma: 1.0, distance: frobenius}\n    sweep:\n      inner_step: [1.0e-3, 50.0]\n      seed: [0, 1]\n  - name: after\n    kind: prox_claims\n    inputs: [sweep]\n    params: {source: sweep}\n",
-    );
+    let p =
+        Project::new(&pipeline("", &[diverging_sweep_stage("", "      seed: [0, 1]\n"), prox_claims_stage("after")]));
     let out = p.wgf(&["run", "--executor", "slurm"]);
     let log = text(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");

@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::key::Key;
-use crate::pipeline::store::write_atomic;
+use crate::pipeline::store::{remove_dead_leftovers, write_atomic};
 use crate::results::{Results, StageInfo};
 
 pub mod grid;
@@ -78,6 +78,7 @@ pub struct FiguresSummary {
 /// Draws the figures of every stage with results (or only `only`), skipping those already current.
 pub fn draw_all(results: &Results, out: &Path, only: &[String], force: bool) -> anyhow::Result<FiguresSummary> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    remove_dead_leftovers(out);
     let stamp_path = out.join(STAMPS);
     let mut stamps = read_stamps(out);
     let mut summary = FiguresSummary::default();

@@ -141,20 +141,29 @@ pub fn render(fig: &impl Figure, out: &Output) -> anyhow::Result<Vec<PathBuf>> {
     write_atomic(&svg_path, svg.svg.as_bytes())?;
 
     let png_path = dir.join(format!("{name}.png"));
-    let tmp = dir.join(format!(".tmp-{name}-{}.png", std::process::id()));
+    let software = format!("wgf {} (commit {})", prov.wgf_version, prov.commit);
+    let texts = [("Software", software.as_str()), (provenance::KEYWORD, &prov.to_ascii_json())];
+    let png = provenance::png_with_text(&png_bytes(fig, &name, (w, h))?, &texts)
+        .with_context(|| format!("figure {name} (PNG)"))?;
+    write_atomic(&png_path, &png)?;
+    Ok(vec![png_path, svg_path])
+}
+
+/// The figure as PNG bytes, rasterised in memory (plotters' own file output would open the path following links).
+fn png_bytes(fig: &impl Figure, name: &str, (w, h): (u32, u32)) -> anyhow::Result<Vec<u8>> {
+    use image::ImageEncoder;
+    let mut rgb = vec![0u8; 3 * w as usize * h as usize];
     {
-        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         fig.draw(&root).with_context(|| format!("figure {name} (PNG)"))?;
         root.present().map_err(plot_err)?;
     }
-    let png = std::fs::read(&tmp).with_context(|| format!("reading back {}", tmp.display()));
-    let _ = std::fs::remove_file(&tmp);
-    let software = format!("wgf {} (commit {})", prov.wgf_version, prov.commit);
-    let texts = [("Software", software.as_str()), (provenance::KEYWORD, &prov.to_ascii_json())];
-    let png = provenance::png_with_text(&png?, &texts).with_context(|| format!("figure {name} (PNG)"))?;
-    write_atomic(&png_path, &png)?;
-    Ok(vec![png_path, svg_path])
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&rgb, w, h, image::ColorType::Rgb8)
+        .with_context(|| format!("figure {name}: PNG encoding"))?;
+    Ok(png)
 }
 
 /// A notebook-only plot in the pipeline's look: `draw` gets an SVG drawing area of `size` (already white, the

@@ -4,6 +4,8 @@
 //! no I/O, no serde, no polars, no threads, deterministic.
 
 pub mod assignment;
+#[cfg(target_arch = "x86_64")]
+mod avx;
 pub mod descent;
 pub mod error;
 pub mod model;

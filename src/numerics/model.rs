@@ -9,9 +9,9 @@ use super::error::{NumResult, NumericsError};
 use super::objective::Objective;
 
 mod fused;
-mod kernel;
+mod relu_loops;
 pub use fused::SimdLevel;
-use kernel::LANES;
+use relu_loops::LANES;
 
 /// Output scaling of the network: f = Σ_i (Sum) or (1/m) Σ_i (Mean, mean-field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,7 +220,7 @@ pub struct ReluProblem<'a> {
 pub struct ReluWorkspace {
     partial: Vec<[f64; LANES]>,
     patterns: Vec<u64>,
-    pattern_cache: kernel::PatternCache,
+    pattern_cache: relu_loops::PatternCache,
     prediction: Vec<f64>,
     residual: Vec<f64>,
     w_t: Vec<f64>,
@@ -273,13 +273,13 @@ impl<'a> ReluProblem<'a> {
         let (alpha, x, d) = (&self.net.alpha[..], &self.x[..], self.data.d());
         let (partial, out, pat) = (&mut ws.partial, &mut ws.prediction, &mut ws.patterns);
         match (d, self.bias_last) {
-            (1, _) => kernel::outputs_blocked::<1, false>(w, alpha, x, partial, out, pat),
-            (2, true) => kernel::outputs_blocked::<2, true>(w, alpha, x, partial, out, pat),
-            (2, false) => kernel::outputs_blocked::<2, false>(w, alpha, x, partial, out, pat),
-            (3, true) => kernel::outputs_blocked::<3, true>(w, alpha, x, partial, out, pat),
-            (3, false) => kernel::outputs_blocked::<3, false>(w, alpha, x, partial, out, pat),
-            (4, _) => kernel::outputs_blocked::<4, false>(w, alpha, x, partial, out, pat),
-            _ => kernel::outputs_generic(w, alpha, x, d, &mut ws.w_t, &mut ws.z, out),
+            (1, _) => relu_loops::outputs_blocked::<1, false>(w, alpha, x, partial, out, pat),
+            (2, true) => relu_loops::outputs_blocked::<2, true>(w, alpha, x, partial, out, pat),
+            (2, false) => relu_loops::outputs_blocked::<2, false>(w, alpha, x, partial, out, pat),
+            (3, true) => relu_loops::outputs_blocked::<3, true>(w, alpha, x, partial, out, pat),
+            (3, false) => relu_loops::outputs_blocked::<3, false>(w, alpha, x, partial, out, pat),
+            (4, _) => relu_loops::outputs_blocked::<4, false>(w, alpha, x, partial, out, pat),
+            _ => relu_loops::outputs_generic(w, alpha, x, d, &mut ws.w_t, &mut ws.z, out),
         }
         let c = self.net.output_scale();
         let mut sq = 0.0;
@@ -305,7 +305,7 @@ impl Objective for ReluProblem<'_> {
 
     fn workspace(&self) -> ReluWorkspace {
         let (m, n, d) = (self.net.m(), self.data.n(), self.data.d());
-        let cache = kernel::PatternCache::new(n, d);
+        let cache = relu_loops::PatternCache::new(n, d);
         ReluWorkspace {
             partial: vec![[0.0; LANES]; n],
             patterns: vec![0; if cache.enabled() { m } else { 0 }],
@@ -330,12 +330,12 @@ impl Objective for ReluProblem<'_> {
         let (pat, cache) = (&ws.patterns, &mut ws.pattern_cache);
         if cache.enabled() {
             match (d, self.bias_last) {
-                (1, _) => kernel::gradient_by_pattern::<1, false>(alpha, x, e, scale, pat, cache, grad),
-                (2, true) => kernel::gradient_by_pattern::<2, true>(alpha, x, e, scale, pat, cache, grad),
-                (2, false) => kernel::gradient_by_pattern::<2, false>(alpha, x, e, scale, pat, cache, grad),
-                (3, true) => kernel::gradient_by_pattern::<3, true>(alpha, x, e, scale, pat, cache, grad),
-                (3, false) => kernel::gradient_by_pattern::<3, false>(alpha, x, e, scale, pat, cache, grad),
-                (4, _) => kernel::gradient_by_pattern::<4, false>(alpha, x, e, scale, pat, cache, grad),
+                (1, _) => relu_loops::gradient_by_pattern::<1, false>(alpha, x, e, scale, pat, cache, grad),
+                (2, true) => relu_loops::gradient_by_pattern::<2, true>(alpha, x, e, scale, pat, cache, grad),
+                (2, false) => relu_loops::gradient_by_pattern::<2, false>(alpha, x, e, scale, pat, cache, grad),
+                (3, true) => relu_loops::gradient_by_pattern::<3, true>(alpha, x, e, scale, pat, cache, grad),
+                (3, false) => relu_loops::gradient_by_pattern::<3, false>(alpha, x, e, scale, pat, cache, grad),
+                (4, _) => relu_loops::gradient_by_pattern::<4, false>(alpha, x, e, scale, pat, cache, grad),
                 _ => {}
             }
             if d <= 4 {
@@ -343,13 +343,13 @@ impl Objective for ReluProblem<'_> {
             }
         }
         match (d, self.bias_last) {
-            (1, _) => kernel::gradient_blocked::<1, false>(w, alpha, x, e, scale, grad),
-            (2, true) => kernel::gradient_blocked::<2, true>(w, alpha, x, e, scale, grad),
-            (2, false) => kernel::gradient_blocked::<2, false>(w, alpha, x, e, scale, grad),
-            (3, true) => kernel::gradient_blocked::<3, true>(w, alpha, x, e, scale, grad),
-            (3, false) => kernel::gradient_blocked::<3, false>(w, alpha, x, e, scale, grad),
-            (4, _) => kernel::gradient_blocked::<4, false>(w, alpha, x, e, scale, grad),
-            _ => kernel::gradient_generic(alpha, x, d, e, scale, &ws.w_t, &mut ws.z, grad),
+            (1, _) => relu_loops::gradient_blocked::<1, false>(w, alpha, x, e, scale, grad),
+            (2, true) => relu_loops::gradient_blocked::<2, true>(w, alpha, x, e, scale, grad),
+            (2, false) => relu_loops::gradient_blocked::<2, false>(w, alpha, x, e, scale, grad),
+            (3, true) => relu_loops::gradient_blocked::<3, true>(w, alpha, x, e, scale, grad),
+            (3, false) => relu_loops::gradient_blocked::<3, false>(w, alpha, x, e, scale, grad),
+            (4, _) => relu_loops::gradient_blocked::<4, false>(w, alpha, x, e, scale, grad),
+            _ => relu_loops::gradient_generic(alpha, x, d, e, scale, &ws.w_t, &mut ws.z, grad),
         }
         loss
     }

@@ -6,14 +6,16 @@
 use ndarray::{Array2, ArrayView2};
 
 use super::assignment::{
-    fraction_permuted, frobenius_distance, same_bits, solve_assignment, squared_distance_cost_into,
-    wasserstein_distance, AssignmentGroups, CertificateState, CertificateStats, CertifiedAssignment, DistanceNorm,
+    fraction_permuted, frobenius_distance, solve_assignment, squared_distance_cost_into, wasserstein_distance,
+    AssignmentGroups, CertificateState, CertificateStats, CertifiedAssignment, DistanceNorm,
 };
 use super::descent::{check_particles, to_matrix};
 use super::error::{IterationPoint, NumResult, NumericsError};
 use super::model::flat;
 use super::objective::Objective;
+use cycle::CycleDetector;
 
+mod cycle;
 mod global;
 mod observer;
 #[cfg(test)]
@@ -396,125 +398,28 @@ impl<'a, O: Objective> ProxSolver<'a, O> {
     fn inner_solve<Obs: InnerObserver>(
         &mut self,
         target: &[f64],
-        mut tracker: Tracker,
+        tracker: Tracker,
         outer_step: usize,
         observer: &mut Obs,
     ) -> NumResult<InnerOutcome> {
-        let d = self.objective.particle_dim();
-        let (tol, max_iterations) = match self.config.stopping {
-            InnerStopping::Iterations(k) => (-1.0, k),
-            InnerStopping::Residual { tol, max_iterations } => (tol, max_iterations),
-        };
-        let tol_sq = if tol < 0.0 { -1.0 } else { tol * tol };
-        let mut v = target.to_vec();
-        // V^{k+1}, written by the gradient step while V^k is still observed and returned.
-        let mut next = vec![0.0; v.len()];
-        // W_σ gathered once per change of σ, so the update below is one flat loop.
-        let mut pulled_to = vec![0.0; v.len()];
-        gather_targets(target, tracker.sigma(), d, &mut pulled_to);
-        // Cycle jump (see `ProxConfig::accelerate`): every SNAPSHOT_INTERVAL iterations the state
-        // after the assignment update, (V^s, tracker state), is saved; if a later state
-        // (V^k, tracker) is bitwise equal, the map state → next state being deterministic, the
-        // states repeat with period p = k − s forever, so iteration k + n·p has the same state as
-        // k: jump there, extrapolate the counters, and finish normally.
-        let accelerate = self.config.accelerate && max_iterations > 0;
-        let first_skippable = observer.observed_iterations();
-        let mut snap =
-            Snapshot { k: 0, v: Vec::new(), tracker: CertificateState::default(), stats: CertificateStats::default() };
-        let mut jumped: Option<InnerCycle> = None;
-        let mut position_cycle: Option<InnerCycle> = None;
-        let mut verifying: Option<u64> = None;
-        let mut verify_attempts = 0;
-        // Whether V is bitwise equal to snap.v (computed in the update pass).
-        let mut v_is_saved = false;
-        let mut verify_stats = CertificateStats::default();
-        let mut skipped = 0;
+        let stop = StopRule::new(self.config.stopping);
+        let mut state = InnerState::new(target, self.objective.particle_dim(), tracker);
+        let accelerate = self.config.accelerate;
+        let mut cycles = CycleDetector::new(accelerate, stop.max_iterations, observer.observed_iterations());
         let mut k: u64 = 0;
         loop {
-            if tracker.update(&v)? {
-                gather_targets(target, tracker.sigma(), d, &mut pulled_to);
-            }
-            if accelerate && jumped.is_none() {
-                if let Some(start) = verifying {
-                    // Forced-cycle verification (see below): σ at each iterate of one period
-                    // must be forced; then V is back at the saved V and the cycle repeats.
-                    if k == start + (start - snap.k) {
-                        let period = k - start;
-                        if same_bits(&v, &snap.v) {
-                            let repeats = (max_iterations - k) / period;
-                            jumped = Some(InnerCycle { at: k, period, state_repeated: false });
-                            if repeats > 0 {
-                                tracker.repeat_stats(&verify_stats, repeats);
-                                skipped = repeats * period;
-                                k += skipped;
-                            }
-                        }
-                        verifying = None;
-                    } else if !tracker.is_forced(&v) {
-                        verifying = None;
-                    }
-                } else if k > snap.k && k >= first_skippable && v_is_saved {
-                    assert!(same_bits(&v, &snap.v));
-                    if tracker.state_equals(&snap.tracker) {
-                        let period = k - snap.k;
-                        let repeats = (max_iterations - k) / period;
-                        jumped = Some(InnerCycle { at: k, period, state_repeated: true });
-                        if repeats > 0 {
-                            tracker.repeat_stats(&snap.stats, repeats);
-                            skipped = repeats * period;
-                            k += skipped;
-                        }
-                    } else {
-                        if position_cycle.is_none() {
-                            position_cycle = Some(InnerCycle { at: k, period: k - snap.k, state_repeated: false });
-                        }
-                        // V repeats but the certificate's duals do not. Its σ is still a
-                        // function of V wherever σ is forced (unique optimum by a margin
-                        // beyond its tie tolerance): check that at the p iterates of one more
-                        // period (O(m³) each, a few attempts per step).
-                        let period = k - snap.k;
-                        if verify_attempts < MAX_FORCED_CHECKS
-                            && period <= MAX_FORCED_PERIOD
-                            && k + period <= max_iterations
-                        {
-                            verify_attempts += 1;
-                            if tracker.is_forced(&v) {
-                                verifying = Some(k);
-                                verify_stats = tracker.stats();
-                                snap.k = k - period;
-                            }
-                        }
-                    }
-                }
-                if jumped.is_none() && verifying.is_none() && k.is_multiple_of(SNAPSHOT_INTERVAL) {
-                    snap.k = k;
-                    snap.v.clone_from(&v);
-                    tracker.save_state(&mut snap.tracker);
-                    snap.stats = tracker.stats();
-                }
-            }
-            let at = IterationPoint { outer_step, inner_iteration: k as usize };
-            let sigma = tracker.sigma();
-            let (loss, residual_sq) = self.gradient_step(&v, &pulled_to, &mut next);
+            state.update_assignment()?;
+            k += cycles.after_update(k, &state.v, &mut state.tracker);
+            let (loss, residual_sq) = self.gradient_step(&state.v, &state.pulled_to, &mut state.next);
             if !(loss.is_finite() && residual_sq.is_finite()) {
+                let at = IterationPoint { outer_step, inner_iteration: k as usize };
                 return Err(NumericsError::NonFinite { at, what: "inner objective or gradient" });
             }
-            observer.observe(k, &v, sigma);
-            if residual_sq < tol_sq || k >= max_iterations {
-                return Ok(InnerOutcome {
-                    v,
-                    iterations: k,
-                    residual: residual_sq.sqrt(),
-                    loss,
-                    assignment: sigma.to_vec(),
-                    stats: tracker.stats(),
-                    cycle: jumped,
-                    position_cycle,
-                    skipped_iterations: skipped,
-                });
+            observer.observe(k, &state.v, state.tracker.sigma());
+            if stop.reached(k, residual_sq) {
+                return Ok(state.finish(k, loss, residual_sq, cycles));
             }
-            v_is_saved = same_bits(&next, &snap.v);
-            std::mem::swap(&mut v, &mut next);
+            std::mem::swap(&mut state.v, &mut state.next);
             k += 1;
         }
     }
@@ -571,21 +476,72 @@ impl<'a, O: Objective> ProxSolver<'a, O> {
     }
 }
 
-/// Iterations between saved states of the cycle jump: periods up to this are found, at most
-/// about 2 × this many iterations after the cycle starts.
-const SNAPSHOT_INTERVAL: u64 = 1024;
+/// When the inner loop stops, as it checks it: the squared residual tolerance if any, and the
+/// update budget.
+struct StopRule {
+    residual_sq_below: Option<f64>,
+    max_iterations: u64,
+}
 
-/// Forced-cycle verifications per inner solve, and the longest period verified (each iterate
-/// of the period costs an O(m³) uniqueness check).
-const MAX_FORCED_CHECKS: u32 = 4;
-const MAX_FORCED_PERIOD: u64 = 256;
+impl StopRule {
+    fn new(stopping: InnerStopping) -> StopRule {
+        match stopping {
+            InnerStopping::Iterations(k) => StopRule { residual_sq_below: None, max_iterations: k },
+            InnerStopping::Residual { tol, max_iterations } => {
+                StopRule { residual_sq_below: Some(tol * tol), max_iterations }
+            }
+        }
+    }
 
-/// A saved inner-loop state (after the assignment update of iteration k).
-struct Snapshot {
-    k: u64,
+    /// Stop at V^k with this ‖g‖²: below the tolerance, or the updates used up.
+    #[inline]
+    fn reached(&self, k: u64, residual_sq: f64) -> bool {
+        self.residual_sq_below.is_some_and(|tol_sq| residual_sq < tol_sq) || k >= self.max_iterations
+    }
+}
+
+/// The inner loop's state at iteration k: V^k, its assignment rule, W_σ, and room for V^{k+1}.
+struct InnerState<'t> {
+    target: &'t [f64],
+    d: usize,
+    tracker: Tracker,
     v: Vec<f64>,
-    tracker: CertificateState,
-    stats: CertificateStats,
+    /// V^{k+1}, written by the gradient step while V^k is still observed and returned.
+    next: Vec<f64>,
+    /// W_σ gathered once per change of σ, so the update is one flat loop.
+    pulled_to: Vec<f64>,
+}
+
+impl<'t> InnerState<'t> {
+    /// V⁰ = W (= `target`).
+    fn new(target: &'t [f64], d: usize, tracker: Tracker) -> InnerState<'t> {
+        let mut pulled_to = vec![0.0; target.len()];
+        gather_targets(target, tracker.sigma(), d, &mut pulled_to);
+        InnerState { target, d, tracker, v: target.to_vec(), next: vec![0.0; target.len()], pulled_to }
+    }
+
+    /// Makes σ right for V^k (and W_σ with it).
+    #[inline]
+    fn update_assignment(&mut self) -> NumResult<()> {
+        if self.tracker.update(&self.v)? {
+            gather_targets(self.target, self.tracker.sigma(), self.d, &mut self.pulled_to);
+        }
+        Ok(())
+    }
+
+    fn finish(self, k: u64, loss: f64, residual_sq: f64, cycles: CycleDetector) -> InnerOutcome {
+        InnerOutcome {
+            iterations: k,
+            residual: residual_sq.sqrt(),
+            loss,
+            assignment: self.tracker.sigma().to_vec(),
+            stats: self.tracker.stats(),
+            cycle: cycles.jumped,
+            position_cycle: cycles.position_cycle,
+            skipped_iterations: cycles.skipped,
+            v: self.v,
+        }
+    }
 }
 
 /// W_σ: row i of `out` is row σ(i) of `target`.

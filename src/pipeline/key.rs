@@ -9,9 +9,21 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// A sha256 content key, as 64 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(transparent)]
 pub struct Key(String);
+
+/// Keys read back from disk (manifests, current.json, Slurm records) go through [`Key::parse`]: a crafted file can
+/// then never make a key name a path such as `../../x`.
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        let s = String::deserialize(d)?;
+        Key::parse(&s).ok_or_else(|| {
+            let shown: String = s.chars().take(70).collect();
+            serde::de::Error::custom(format!("`{shown}` is not a key (64 lowercase hex digits)"))
+        })
+    }
+}
 
 impl Key {
     pub fn as_str(&self) -> &str {

@@ -1,5 +1,6 @@
 //! The declarative pipeline: YAML spec → validated plan → content-hash keys → store → runner.
 
+pub mod clean;
 pub mod key;
 pub mod params_diff;
 pub mod plan;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::key::{point_key, stage_key, Key};
 use super::slurm::options::{ExecutorName, SlurmOptions};
 use super::spec::{self, did_you_mean, Declared, SpecError, SpecErrors, StageDecl};
+use super::store::{valid_stage_name, MAX_STAGE_NAME};
 use crate::experiments::{find_kind, Kind, KINDS};
 
 /// Largest number of points one stage may expand to; a typo such as a 10^6-long list is refused up front.
@@ -132,6 +133,10 @@ pub fn plan(d: &Declared) -> Result<Plan, SpecErrors> {
                     })
                     .collect();
                 let keys: Vec<Key> = points.iter().map(|p| p.key.clone()).collect();
+                if let Some(e) = repeated_point(d, i, &points) {
+                    errors.push(e);
+                    continue;
+                }
                 stages.push(PlannedStage {
                     name: decl.name.clone(),
                     kind,
@@ -161,12 +166,14 @@ fn check_stages(d: &Declared) -> Vec<SpecError> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, s) in d.stages.iter().enumerate() {
         let at = |field: &str| format!("stages[{i}].{field}");
-        if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        if !valid_stage_name(&s.name) {
+            let shown: String = s.name.chars().take(40).collect();
+            let more = if s.name.chars().count() > 40 { "…" } else { "" };
             errors.push(d.error(
                 &at("name"),
                 format!(
-                    "stage name `{}` must be non-empty lowercase letters, digits and _ (it names a directory)",
-                    s.name
+                    "stage name `{shown}{more}` must be 1 to {MAX_STAGE_NAME} lowercase letters, digits and _ (it names \
+                     a directory)"
                 ),
             ));
         }
@@ -187,7 +194,9 @@ fn check_stages(d: &Declared) -> Vec<SpecError> {
             ));
         }
         for (j, input) in s.inputs.iter().enumerate() {
-            if input == &s.name {
+            if s.inputs[..j].contains(input) {
+                errors.push(d.error(&format!("stages[{i}].inputs[{j}]"), format!("`{input}` is listed twice")));
+            } else if input == &s.name {
                 errors.push(d.error(&format!("stages[{i}].inputs[{j}]"), "a stage cannot be its own input"));
             } else if !names.contains(&input.as_str()) {
                 let hint = did_you_mean(input, &names).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
@@ -209,7 +218,16 @@ fn check_sweep(d: &Declared, i: usize, s: &StageDecl) -> Vec<SpecError> {
             Value::Array(a) if a.is_empty() => {
                 errors.push(d.error(&at, format!("sweep over `{k}` is empty; list at least one value or remove it")))
             }
-            Value::Array(_) => {}
+            Value::Array(values) => errors.extend(repeated_value(values).map(|(first, j)| {
+                d.error(
+                    &format!("{at}[{j}]"),
+                    format!(
+                        "`{k}` lists {} twice (items {first} and {j}); the same point would be computed and stacked \
+                         twice: remove the repeat",
+                        values[j]
+                    ),
+                )
+            })),
             _ => {
                 errors.push(d.error(&at, format!("sweep over `{k}` must be a list of values, e.g. `{k}: [0.1, 1.0]`")))
             }
@@ -226,6 +244,45 @@ fn check_sweep(d: &Declared, i: usize, s: &StageDecl) -> Vec<SpecError> {
         ));
     }
     errors
+}
+
+/// Two sweep points with the same parameters once typed (e.g. `w0: [[0, 1], [0, 1.0]]`): the same entry would be
+/// computed once and stacked twice.
+fn repeated_point(d: &Declared, i: usize, points: &[Point]) -> Option<SpecError> {
+    let mut seen: HashMap<&Key, usize> = HashMap::new();
+    for (j, p) in points.iter().enumerate() {
+        if let Some(&first) = seen.get(&p.key) {
+            let msg = format!(
+                "sweep points `{}` and `{}` have the same parameters; remove the repeated value",
+                points[first].label(),
+                p.label()
+            );
+            return Some(d.error(&format!("stages[{i}].sweep"), msg));
+        }
+        seen.insert(&p.key, j);
+    }
+    None
+}
+
+/// The first repeated value of a sweep list as (first index, repeat index). Numbers compare by value, so `1` and
+/// `1.0` (the same f64 parameter) are a repeat.
+fn repeated_value(values: &[Value]) -> Option<(usize, usize)> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (j, v) in values.iter().enumerate() {
+        // Integers exactly (distinct seeds above 2^53 stay distinct), integral floats as the integer they equal.
+        let canonical = match (v.as_i64(), v.as_u64(), v.as_f64()) {
+            (Some(i), _, _) => format!("n{i}"),
+            (_, Some(u), _) => format!("n{u}"),
+            (_, _, Some(x)) if x.fract() == 0.0 && x.abs() < 9.2e18 => format!("n{}", x as i64),
+            (_, _, Some(x)) => format!("n{x:e}"),
+            _ => v.to_string(),
+        };
+        if let Some(&first) = seen.get(&canonical) {
+            return Some((first, j));
+        }
+        seen.insert(canonical, j);
+    }
+    None
 }
 
 /// Kahn's algorithm, ties broken by declaration order so plans are stable.
@@ -322,4 +379,22 @@ fn advance(idx: &mut [usize], axes: &[(&String, &Vec<Value>)]) -> bool {
         idx[a] = 0;
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn repeats_compare_numbers_by_value_and_integers_exactly() {
+        let first = |v: Value| repeated_value(v.as_array().unwrap());
+        assert_eq!(first(json!([0.1, 0.2, 0.1])), Some((0, 2)));
+        assert_eq!(first(json!([1, 0.5, 1.0])), Some((0, 2)), "1 and 1.0 are the same f64 parameter");
+        assert_eq!(first(json!([0.0, -0.0])), Some((0, 1)));
+        assert_eq!(first(json!(["mse", "half_mse", "mse"])), Some((0, 2)));
+        // Seeds 2^53 and 2^53 + 1 are equal as f64 but are different seeds.
+        assert_eq!(first(json!([9007199254740992u64, 9007199254740993u64])), None);
+        assert_eq!(first(json!([1, "1", [1], {"a": 1}])), None);
+    }
 }

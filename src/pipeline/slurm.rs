@@ -4,11 +4,11 @@
 //! the cache, atomic entries and bit-identical tables hold whichever executor computed a point.
 
 pub mod options;
+pub mod plan_file;
 pub mod queue;
 pub mod records;
 pub mod script;
 pub mod status;
-pub mod submission;
 pub mod submit;
 pub mod task;
 pub mod wait;

@@ -106,15 +106,41 @@ pub fn read(file: &Path) -> Result<Declared, SpecErrors> {
     let whole = |message: String| {
         SpecErrors(vec![SpecError { file: file.into(), location: None, path: String::new(), message }])
     };
-    let text = std::fs::read_to_string(file).map_err(|e| {
+    let text = read_bounded(file).map_err(|e| {
         whole(match e.kind() {
             std::io::ErrorKind::NotFound => {
                 "file not found; run wgf from the project root or pass --pipeline FILE".into()
             }
+            std::io::ErrorKind::FileTooLarge => e.to_string(),
             _ => format!("cannot read the file: {e}"),
         })
     })?;
     parse(file, &text)
+}
+
+/// Largest pipeline file read: the repository's is 4.5 KB; `--pipeline /dev/zero` must not read gigabytes.
+pub const MAX_PIPELINE_BYTES: u64 = 1 << 20;
+
+fn read_bounded(file: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)?.take(MAX_PIPELINE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PIPELINE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {} KiB; is this the pipeline file?", MAX_PIPELINE_BYTES >> 10),
+        ));
+    }
+    // A byte-order mark (some Windows editors) is not part of the first key.
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })
 }
 
 pub fn parse(file: &Path, text: &str) -> Result<Declared, SpecErrors> {

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Cursor, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,19 +21,66 @@ use super::key::{sha256_hex, Key};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const CURRENT: &str = "current.json";
-const TMP_PREFIX: &str = ".tmp-";
-const LOCK_FILE: &str = ".wgf-runner.lock";
+pub const TMP_PREFIX: &str = ".tmp-";
+pub const LOCK_FILE: &str = ".wgf-runner.lock";
+
+/// Longest stage name: it names a directory and starts figure file names (`NAME_trajectories_gamma_….png`), which
+/// must stay under the 255-byte file name limit.
+pub const MAX_STAGE_NAME: usize = 100;
+
+/// A stage name: 1 to 100 lowercase letters, digits and `_` (it names a directory, so never `..` or a `/`).
+pub fn valid_stage_name(name: &str) -> bool {
+    (1..=MAX_STAGE_NAME).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// True if `path` is a symbolic link (not followed). wgf never writes through a link planted in the results or
+/// figures directory: another account sharing it could point one at the user's files.
+pub fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The last line of defence for names that came from a file (a Slurm plan): only a stage name becomes a directory.
+fn stage_name_ok(stage: &str, dir: &Path) -> StoreResult<()> {
+    if valid_stage_name(stage) {
+        return Ok(());
+    }
+    Err(corrupt(
+        dir,
+        "not a stage name (1 to 100 lowercase letters, digits and _); the plan that named it is damaged".into(),
+    ))
+}
+
+/// Refuses a directory wgf would write into that is a symbolic link or not a directory at all.
+fn real_dir(dir: &Path) -> StoreResult<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(StoreError::Symlink { path: dir.to_path_buf() }),
+        Ok(m) if !m.is_dir() => Err(StoreError::NotADir { path: dir.to_path_buf() }),
+        _ => Ok(()),
+    }
+}
+
+/// Creates a new file for writing; fails if anything (a file or a symbolic link) already has that name.
+pub fn create_new(path: &Path) -> std::io::Result<File> {
+    fs::OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(path)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("cannot write a result into {dir}: {source}; check that the results directory is writable and the disk has space")]
-    Unwritable { dir: PathBuf, source: std::io::Error },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("cannot write a result into {dir}: {cause}; check that the results directory is writable and the disk has space")]
+    Unwritable { dir: PathBuf, cause: std::io::Error },
     #[error("corrupted cache entry {path}: {problem}")]
     Corrupt { path: PathBuf, problem: String },
     #[error("{path}: cannot encode table `{table}` as Parquet: {problem}")]
     Encode { path: PathBuf, table: String, problem: String },
+    #[error(
+        "{path} is a symbolic link; wgf never writes through a link in its results or figures directory: remove it"
+    )]
+    Symlink { path: PathBuf },
+    #[error("{path} is a file where wgf keeps a stage's results; move it away")]
+    NotADir { path: PathBuf },
     #[error(
         "another `wgf run` is using {dir} ({holder}); wait for it to finish, or pass a different --results directory"
     )]
@@ -42,7 +90,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |cause| StoreError::Io { path: path.to_path_buf(), cause }
 }
 
 /// Checksum and size of one table file.
@@ -108,15 +156,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> StoreResult<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!("{TMP_PREFIX}{name}-{}-{}", std::process::id(), unique_suffix()));
     let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
+        let mut f = create_new(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        StoreError::Io { path: path.to_path_buf(), source: e }
+        StoreError::Io { path: path.to_path_buf(), cause: e }
     })
+}
+
+/// Removes the `.tmp-` files in `dir` left by a `wgf` that was killed (its pid, in the name, is no longer alive on
+/// this machine); another process's unfinished file is left alone. Directories and other names are never touched.
+pub fn remove_dead_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix(TMP_PREFIX) else { continue };
+        // `.tmp-NAME-PID-SUFFIX` (write_atomic); older releases wrote `.tmp-NAME-PID.png`.
+        let mut parts = rest.trim_end_matches(".png").rsplit('-');
+        let pid = if rest.ends_with(".png") { parts.next() } else { parts.nth(1) };
+        let Some(pid) = pid.and_then(|p| p.parse::<libc::pid_t>().ok()).filter(|&p| p > 0) else { continue };
+        if entry.file_type().is_ok_and(|t| !t.is_dir()) && !process_alive(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn process_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists; no signal is delivered.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 fn unique_suffix() -> String {
@@ -167,8 +238,11 @@ impl Store {
     /// The verified manifest of an entry, `None` if there is no entry, an error if it is damaged.
     pub fn read_entry(&self, stage: &str, key: &Key) -> StoreResult<Option<Manifest>> {
         let dir = self.entry_dir(stage, key);
-        if !dir.exists() {
+        if fs::symlink_metadata(&dir).is_err() {
             return Ok(None);
+        }
+        if is_symlink(&dir) || is_symlink(&self.stage_dir(stage)) {
+            return Err(corrupt(&dir, "a symbolic link, not an entry wgf wrote".into()));
         }
         let manifest = self.read_manifest(&dir)?;
         if &manifest.key != key || manifest.stage != stage {
@@ -201,7 +275,7 @@ impl Store {
 
     fn verified_bytes(&self, dir: &Path, record: &TableRecord) -> StoreResult<Vec<u8>> {
         let path = dir.join(&record.file);
-        if record.file.contains(['/', '\\']) || record.file.starts_with('.') {
+        if record.file.contains(['/', '\\']) || record.file.starts_with('.') || is_symlink(&path) {
             return Err(corrupt(&path, "table file name escapes the entry".into()));
         }
         let bytes = fs::read(&path).map_err(|e| corrupt(&path, format!("table unreadable ({e})")))?;
@@ -237,6 +311,8 @@ impl Store {
     /// Writes a complete entry atomically; the tables' checksums are filled into the manifest.
     pub fn write_entry(&self, mut manifest: Manifest, tables: &[(String, DataFrame)]) -> StoreResult<PathBuf> {
         let stage_dir = self.stage_dir(&manifest.stage);
+        stage_name_ok(&manifest.stage, &stage_dir)?;
+        real_dir(&stage_dir)?;
         fs::create_dir_all(&stage_dir).map_err(io(&stage_dir))?;
         let final_dir = stage_dir.join(manifest.key.as_str());
         let tmp =
@@ -246,7 +322,7 @@ impl Store {
             let _ = fs::remove_dir_all(&tmp);
         }
         result.map(|()| final_dir).map_err(|e| match e {
-            StoreError::Io { source, .. } => StoreError::Unwritable { dir: stage_dir, source },
+            StoreError::Io { cause, .. } => StoreError::Unwritable { dir: stage_dir, cause },
             other => other,
         })
     }
@@ -295,7 +371,7 @@ impl Store {
                 let _ = fs::remove_dir_all(tmp);
                 Ok(())
             }
-            Err(e) => Err(StoreError::Io { path: final_dir.to_path_buf(), source: e }),
+            Err(e) => Err(StoreError::Io { path: final_dir.to_path_buf(), cause: e }),
         }
     }
 
@@ -308,26 +384,46 @@ impl Store {
         let name = dir.file_name().and_then(|s| s.to_str()).unwrap_or("entry");
         let aside = dir.with_file_name(format!("{TMP_PREFIX}discard-{name}-{}", unique_suffix()));
         match fs::rename(dir, &aside) {
+            // A file or link where an entry should be is removed itself (a link's target is never touched).
+            Ok(()) if !fs::symlink_metadata(&aside).is_ok_and(|m| m.is_dir()) => {
+                fs::remove_file(&aside).map_err(io(&aside))
+            }
             Ok(()) => fs::remove_dir_all(&aside).map_err(io(&aside)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io { path: dir.to_path_buf(), source: e }),
+            Err(e) => Err(StoreError::Io { path: dir.to_path_buf(), cause: e }),
         }
     }
 
+    /// The record of the stage's last complete run, checked to name this stage (its name, like its keys, later
+    /// becomes part of paths: figure files, entry directories).
     pub fn read_current(&self, stage: &str) -> StoreResult<Option<CurrentRecord>> {
         let path = self.stage_dir(stage).join(CURRENT);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| corrupt(&path, format!("not a valid record of the last run ({e})"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Io { path, source: e }),
+        if !valid_stage_name(stage) {
+            return Ok(None);
         }
+        if is_symlink(&self.stage_dir(stage)) || is_symlink(&path) {
+            return Err(corrupt(&path, "a symbolic link, not a record wgf wrote; delete it".into()));
+        }
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::Io { path, cause: e }),
+        };
+        let record: CurrentRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(&path, format!("not a valid record of the last run ({e}); delete it")))?;
+        if record.stage != stage {
+            let shown: String = record.stage.chars().take(70).collect();
+            return Err(corrupt(&path, format!("names stage `{shown}`, not `{stage}`; delete it")));
+        }
+        Ok(Some(record))
     }
 
     pub fn write_current(&self, record: &CurrentRecord) -> StoreResult<()> {
         let json = serde_json::to_vec_pretty(record).expect("record serialises");
-        write_atomic(&self.stage_dir(&record.stage).join(CURRENT), &json)
+        let dir = self.stage_dir(&record.stage);
+        stage_name_ok(&record.stage, &dir)?;
+        real_dir(&dir)?;
+        write_atomic(&dir.join(CURRENT), &json)
     }
 
     /// Stage directories present in the store.
@@ -339,7 +435,8 @@ impl Store {
         for entry in fs::read_dir(&self.root).map_err(io(&self.root))? {
             let entry = entry.map_err(io(&self.root))?;
             let name = entry.file_name().to_string_lossy().to_string();
-            if entry.path().is_dir() && !name.starts_with('.') {
+            // file_type() does not follow links: a link planted here is not a stage directory.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && valid_stage_name(&name) {
                 out.push(name);
             }
         }
@@ -372,13 +469,18 @@ impl Store {
     pub fn lock(&self) -> StoreResult<RunnerLock> {
         fs::create_dir_all(&self.root).map_err(io(&self.root))?;
         let path = self.root.join(LOCK_FILE);
+        // O_NOFOLLOW: a link planted as the lock file must not have its target truncated.
         let mut file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
-            .map_err(io(&path))?;
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => StoreError::Symlink { path: path.clone() },
+                _ => StoreError::Io { path: path.clone(), cause: e },
+            })?;
         match file.try_lock() {
             Ok(()) => {
                 let me = format!("pid {} since unix time {:.0}\n", std::process::id(), now_unix());
@@ -391,7 +493,7 @@ impl Store {
                 let holder = if holder.is_empty() { "holder unknown".to_string() } else { holder };
                 Err(StoreError::Locked { dir: self.root.clone(), holder })
             }
-            Err(fs::TryLockError::Error(e)) => Err(StoreError::Io { path, source: e }),
+            Err(fs::TryLockError::Error(e)) => Err(StoreError::Io { path, cause: e }),
         }
     }
 }
@@ -406,7 +508,7 @@ fn corrupt(path: &Path, problem: String) -> StoreError {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> StoreResult<()> {
-    let mut f = File::create(path).map_err(io(path))?;
+    let mut f = create_new(path).map_err(io(path))?;
     f.write_all(bytes).map_err(io(path))?;
     f.sync_all().map_err(io(path))
 }

@@ -94,3 +94,45 @@ stages:
     params:
       source: three_point
 ";
+
+// Pipeline fixtures: the stages several test files write. (tests/bad_input.rs keeps its deliberately broken
+// pipelines inline.)
+
+/// A pipeline file: an optional preamble (e.g. a `slurm:` block), then these stages in order.
+pub fn pipeline(preamble: &str, stages: &[String]) -> String {
+    format!("{preamble}stages:\n{}", stages.concat())
+}
+
+/// A reduced E4 sweep, stage `sweep`: 3 prox steps of m neurons, both distances, these γ and seeds (YAML lists'
+/// insides, e.g. "1.0, 1.0e-3").
+pub fn prox_sweep_stage(m: usize, inner_iterations: u64, gammas: &str, seeds: &str) -> String {
+    format!(
+        "  - name: sweep
+    kind: prox_sweep
+    params: {{m: {m}, steps: 3, inner_iterations: {inner_iterations}}}
+    sweep:
+      gamma: [{gammas}]
+      distance: [frobenius, wasserstein]
+      seed: [{seeds}]
+"
+    )
+}
+
+/// A `prox_claims` stage named `name` reading stage `sweep`.
+pub fn prox_claims_stage(name: &str) -> String {
+    format!("  - name: {name}\n    kind: prox_claims\n    inputs: [sweep]\n    params: {{source: sweep}}\n")
+}
+
+/// Stage `sweep` with one diverging point: inner step β = 50 (far above 1/L̂) next to β = 1e-3, Frobenius, γ = 1,
+/// m = 6. `more_params` goes inside the params map (", seed: 0"), `more_sweep` after the swept β
+/// ("      seed: [0, 1]\n").
+pub fn diverging_sweep_stage(more_params: &str, more_sweep: &str) -> String {
+    format!(
+        "  - name: sweep
+    kind: prox_sweep
+    params: {{m: 6, steps: 2, inner_iterations: 2000, gamma: 1.0, distance: frobenius{more_params}}}
+    sweep:
+      inner_step: [1.0e-3, 50.0]
+{more_sweep}"
+    )
+}

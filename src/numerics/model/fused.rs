@@ -190,6 +190,7 @@ mod avx {
     use std::arch::x86_64::*;
 
     use super::{FusedScratch, FusedTables, ProxStepInput};
+    use crate::numerics::avx::{load4, store4};
 
     /// Block b (4 neurons × 2 coordinates) of `src` if it is complete.
     #[inline(always)]
@@ -210,28 +211,12 @@ mod avx {
     /// Rows 0–1 (h = 0) or 2–3 (h = 1) of a block.
     #[inline(always)]
     fn load_half(block: &[f64; 8], h: usize) -> __m256d {
-        assert!(h < 2);
-        // SAFETY: h ≤ 1, so the 4 elements from 4h lie inside the 8-element array.
-        unsafe { _mm256_loadu_pd(block.as_ptr().add(4 * h)) }
+        load4(&block[4 * h..4 * h + 4])
     }
 
     #[inline(always)]
     fn store_half(block: &mut [f64; 8], h: usize, x: __m256d) {
-        assert!(h < 2);
-        // SAFETY: h ≤ 1, so the 4 elements from 4h lie inside the 8-element array.
-        unsafe { _mm256_storeu_pd(block.as_mut_ptr().add(4 * h), x) }
-    }
-
-    #[inline(always)]
-    fn load4(lanes: &[f64; 4]) -> __m256d {
-        // SAFETY: a 4-element load from a 4-element array.
-        unsafe { _mm256_loadu_pd(lanes.as_ptr()) }
-    }
-
-    #[inline(always)]
-    fn store4(lanes: &mut [f64; 4], x: __m256d) {
-        // SAFETY: a 4-element store into a 4-element array.
-        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), x) }
+        store4(&mut block[4 * h..4 * h + 4], x)
     }
 
     /// Same arithmetic as `FusedTables::step_portable`, four lanes per instruction.
@@ -309,7 +294,8 @@ mod avx {
             let masks = &mut s.masks[b * n..(b + 1) * n];
             for ((partial, mask), &xj) in s.partial.iter_mut().zip(masks).zip(&t.x) {
                 let relu = activate(w0, w1, xj, mask);
-                store4(partial, _mm256_add_pd(load4(partial), _mm256_mul_pd(alpha, relu)));
+                let sum = _mm256_add_pd(load4(partial), _mm256_mul_pd(alpha, relu));
+                store4(partial, sum);
             }
         }
     }

@@ -145,7 +145,7 @@ fn pattern_gradient_is_bit_identical_to_the_blocked_kernel() {
         let mut blocked = vec![0.0; m * 2];
         let scale = 2.0 / n as f64;
         let x: Vec<f64> = data.x.iter().copied().collect();
-        kernel::gradient_blocked::<2, true>(&w, &net.alpha, &x, &ws.residual, scale, &mut blocked);
+        relu_loops::gradient_blocked::<2, true>(&w, &net.alpha, &x, &ws.residual, scale, &mut blocked);
         assert_eq!(by_pattern, blocked, "m={m} n={n}");
     }
 }

@@ -30,7 +30,7 @@
 use ndarray::{Array2, Array3, ArrayView3, Axis};
 
 use super::error::{invalid, OtError};
-use super::kernel::GibbsKernel;
+use super::gibbs::GibbsKernel;
 use super::kl_prox::Objective;
 use super::sinkhorn::{entropic_value, log_div, transport_cost};
 

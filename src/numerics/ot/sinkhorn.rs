@@ -16,7 +16,7 @@
 use ndarray::{Array2, ArrayView2, Zip};
 
 use super::error::{invalid, OtError};
-use super::kernel::GibbsKernel;
+use super::gibbs::GibbsKernel;
 
 /// Stopping rule of [`sinkhorn`].
 #[derive(Debug, Clone, Copy, PartialEq)]

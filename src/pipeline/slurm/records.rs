@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::submission::SubmissionDir;
+use super::plan_file::SubmissionDir;
 use crate::pipeline::key::Key;
 use crate::pipeline::store::{write_atomic, StoreResult};
 

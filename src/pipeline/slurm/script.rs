@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::submission::{SubmissionDir, SubmittedStage};
+use super::plan_file::{SubmissionDir, SubmittedStage};
 
 /// Paths the script needs, all absolute so the task finds them from any node's working directory.
 pub struct ScriptPaths<'a> {
@@ -73,7 +73,7 @@ fn quote(path: &Path) -> String {
 mod tests {
     use super::*;
     use crate::pipeline::slurm::options::SlurmOptions;
-    use crate::pipeline::slurm::submission::SubmittedStage;
+    use crate::pipeline::slurm::plan_file::SubmittedStage;
     use std::path::PathBuf;
 
     fn stage(todo: usize, options: SlurmOptions) -> SubmittedStage {

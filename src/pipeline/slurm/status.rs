@@ -1,8 +1,8 @@
 //! `wgf status` for points handed to Slurm: queued, running or failed (with the failure record), from the newest
 //! submission that computes each stale point.
 
+use super::plan_file::{submissions, Jobs, Submission, SubmissionDir};
 use super::queue::{self, QueueSnapshot, TaskState};
-use super::submission::{submissions, Jobs, Submission, SubmissionDir};
 use crate::pipeline::status::{PointState, StageStatus};
 use crate::pipeline::store::Store;
 

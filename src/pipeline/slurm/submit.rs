@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::process::Command;
 
+use super::plan_file::{submissions, InputStage, Jobs, Submission, SubmissionDir, SubmittedStage};
 use super::queue::{self, TaskState};
 use super::script::{sbatch_args, sbatch_script, ScriptPaths};
-use super::submission::{submissions, InputStage, Jobs, Submission, SubmissionDir, SubmittedStage};
 use super::SlurmError;
 use crate::pipeline::plan::{Plan, PlannedStage};
 use crate::pipeline::runner::{current_record, missing_points, Summary};

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use super::plan_file::{read_plan, SubmissionDir, SubmittedStage};
 use super::records::FailureRecord;
-use super::submission::{read_plan, SubmissionDir, SubmittedStage};
 use crate::experiments::{find_kind, Kind, StageTables};
 use crate::pipeline::plan::Point;
 use crate::pipeline::runner::{compute_and_store, input_tables, parallel_map};
@@ -42,6 +42,9 @@ impl TaskId {
 }
 
 pub fn run_task(store: &Store, plan_file: &Path, stage_name: &str, id: &TaskId) -> Result<TaskOutcome, String> {
+    if !crate::pipeline::store::valid_stage_name(stage_name) {
+        return Err(format!("`{stage_name}` is not a stage name; the plan file {} is damaged", plan_file.display()));
+    }
     let submission = read_plan(plan_file)?;
     let dir = SubmissionDir { dir: plan_file.parent().unwrap_or(Path::new(".")).to_path_buf() };
     let stage = submission
@@ -96,7 +99,7 @@ fn compute_one(
 ) -> PointResult {
     let label = point.label();
     // A rerun after cancellation may find the point already done by an earlier task.
-    if let Ok(Some(_)) = store.read_complete_entry(&stage.name, &point.key, kind.tables) {
+    if let Ok(Some(_)) = store.read_complete_entry(&stage.name, &point.key, &kind.table_names()) {
         println!("{} {label}: cached", stage.name);
         return PointResult::Cached;
     }
@@ -143,8 +146,10 @@ fn record_failure(dir: &SubmissionDir, stage: &SubmittedStage, point: &Point, id
 
 /// The last task to finish a stage records it as the stage's current run (identical bytes if two race).
 fn record_current_if_complete(store: &Store, stage: &SubmittedStage, kind: &Kind) {
-    let complete =
-        stage.points.iter().all(|p| matches!(store.read_complete_entry(&stage.name, &p.key, kind.tables), Ok(Some(_))));
+    let complete = stage
+        .points
+        .iter()
+        .all(|p| matches!(store.read_complete_entry(&stage.name, &p.key, &kind.table_names()), Ok(Some(_))));
     if complete {
         if let Err(e) = store.write_current(&stage.current_record(kind)) {
             eprintln!("warning: cannot record the completed stage {}: {e}", stage.name);

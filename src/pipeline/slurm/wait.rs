@@ -4,8 +4,8 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
+use super::plan_file::{Jobs, Submission, SubmissionDir, SubmittedStage};
 use super::queue::{self, QueueSnapshot, TaskState};
-use super::submission::{Jobs, Submission, SubmissionDir, SubmittedStage};
 use super::SlurmError;
 use crate::experiments::find_kind;
 use crate::pipeline::runner::{Failure, Summary};
@@ -124,7 +124,7 @@ pub fn summarise(
         let mut complete = true;
         for &i in &stage.todo {
             let point = &stage.points[i];
-            let message = match store.read_complete_entry(&stage.name, &point.key, kind.tables) {
+            let message = match store.read_complete_entry(&stage.name, &point.key, &kind.table_names()) {
                 Ok(Some(m)) => {
                     summary.ran += 1;
                     summary.seconds_running += m.wall_seconds;

@@ -169,26 +169,11 @@ mod dense {
     use std::arch::x86_64::*;
 
     use super::UNASSIGNED;
-
-    #[inline(always)]
-    fn load4(chunk: &[f64]) -> __m256d {
-        assert_eq!(chunk.len(), 4);
-        // SAFETY: the chunk holds 4 elements (asserted).
-        unsafe { _mm256_loadu_pd(chunk.as_ptr()) }
-    }
-
-    #[inline(always)]
-    fn store4(chunk: &mut [f64], x: __m256d) {
-        assert_eq!(chunk.len(), 4);
-        // SAFETY: the chunk holds 4 elements (asserted).
-        unsafe { _mm256_storeu_pd(chunk.as_mut_ptr(), x) }
-    }
+    use crate::numerics::avx::{lanes_of, load4, store4};
 
     #[target_feature(enable = "avx")]
     fn lanes_min(x: __m256d) -> f64 {
-        let mut lanes = [0.0; 4];
-        store4(&mut lanes, x);
-        lanes.iter().fold(f64::INFINITY, |a, &b| a.min(b))
+        lanes_of(x).iter().fold(f64::INFINITY, |a, &b| a.min(b))
     }
 
     /// min over live columns of c_j − v_j (the free row's u).

@@ -167,35 +167,7 @@ fn fold_min(lanes: [f64; 4]) -> f64 {
 pub(super) mod avx {
     use std::arch::x86_64::*;
 
-    #[inline(always)]
-    fn store(s: &mut [f64], at: usize, x: __m256d) {
-        assert!(at + 4 <= s.len());
-        // SAFETY: the 4 elements from `at` are inside `s` (asserted).
-        unsafe { _mm256_storeu_pd(s.as_mut_ptr().add(at), x) }
-    }
-
-    #[target_feature(enable = "avx")]
-    #[inline]
-    fn lanes_of(x: __m256d) -> [f64; 4] {
-        let mut lanes = [0.0; 4];
-        store(&mut lanes, 0, x);
-        lanes
-    }
-
-    /// 4 values of a chunk of exactly 4.
-    #[inline(always)]
-    fn load4(chunk: &[f64]) -> __m256d {
-        assert_eq!(chunk.len(), 4);
-        // SAFETY: the chunk holds 4 elements (asserted; chunks_exact(4) makes it free).
-        unsafe { _mm256_loadu_pd(chunk.as_ptr()) }
-    }
-
-    #[inline(always)]
-    fn store4(chunk: &mut [f64], x: __m256d) {
-        assert_eq!(chunk.len(), 4);
-        // SAFETY: the chunk holds 4 elements (asserted).
-        unsafe { _mm256_storeu_pd(chunk.as_mut_ptr(), x) }
-    }
+    use crate::numerics::avx::{lanes_of, load4, store4};
 
     #[target_feature(enable = "avx")]
     #[inline]
