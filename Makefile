@@ -6,17 +6,19 @@ JOBS ?=
 EXECUTOR ?=
 RUN_FLAGS = $(if $(JOBS),--jobs $(JOBS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
-.PHONY: all build figures run test test-slurm lint bench clean notebooks notebook-tools schema-check
+.PHONY: all build figures run test test-slurm test-report lint bench clean notebooks notebook-tools schema-check
 
 all: figures
 
 build:
 	$(CARGO) build --release --locked
 
-# Build, bring every stage up to date (cached stages are not recomputed), draw every figure.
+# Build, bring every stage up to date (cached stages are not recomputed), draw every figure, write the review page
+# report/index.html.
 figures: build
 	$(WGF) run $(RUN_FLAGS)
 	$(WGF) figures
+	$(WGF) report
 
 run: build
 	$(WGF) run $(RUN_FLAGS)
@@ -30,10 +32,15 @@ test: lint
 	$(CARGO) test --locked --all-targets
 	$(CARGO) test --locked --doc
 	$(MAKE) test-slurm
+	$(MAKE) test-report
 
 # The Slurm executor against a real single-node Slurm (installed from Debian's packages if missing, needs root).
 test-slurm:
 	bash tests/slurm/run.sh
+
+# `wgf report` on a small pipeline, checked in headless chromium (installed from Debian's packages if missing).
+test-report:
+	bash tests/report/run.sh
 
 PEER_VENV := benches/peers/.venv
 
@@ -85,4 +92,4 @@ schema-check: $(NB_VENV)/.notebooks-installed
 	WGF=$(WGF) $(NB_VENV)/bin/python tests/parquet_schema.py
 
 clean:
-	rm -rf results figures/*.png figures/*.svg figures/.wgf-figures.json
+	rm -rf results report figures/*.png figures/*.svg figures/.wgf-figures.json

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::figures;
 use crate::pipeline::clean;
+use crate::pipeline::params_diff;
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::runner::{self, RunOptions, Summary};
 use crate::pipeline::slurm::options::ExecutorName;
@@ -16,6 +17,7 @@ use crate::pipeline::slurm::task::{self, TaskId};
 use crate::pipeline::slurm::{self, wait, SlurmError};
 use crate::pipeline::status::{status, PointState};
 use crate::pipeline::store::Store;
+use crate::report;
 use crate::results::Results;
 
 #[derive(Debug, Parser)]
@@ -90,12 +92,40 @@ pub enum Command {
     },
     /// Print the Parquet files of a stage's cached tables, one per line.
     Show { stage: String },
+    /// Write a static review page, report/index.html: every figure with its caption and sources, the findings.
+    Report {
+        /// The directory the page is written to.
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+        /// Executed notebooks to link (written by `make notebooks`).
+        #[arg(long, default_value = "notebooks/executed")]
+        notebooks: PathBuf,
+    },
+    /// Where a figure came from (stages, keys, points, version, commit) and whether it is current.
+    Explain {
+        /// A figure name (`three_point_loss`) or a path to a .png or .svg.
+        figure: String,
+    },
+    /// Parameters: `wgf params diff`.
+    Params {
+        #[command(subcommand)]
+        command: ParamsCommand,
+    },
     /// Print every stage kind's result tables (columns, types, nulls, units, meanings) as Markdown
     /// (docs/TABLES.md), or as JSON with --json.
     Schema {
         /// JSON for tools (tests/parquet_schema.py reads it) instead of Markdown.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ParamsCommand {
+    /// The parameters that differ between the pipeline file and the cached results (or the file at git REV).
+    Diff {
+        /// A git revision: compare with the pipeline file as it was there instead of with the cache.
+        rev: Option<String>,
     },
 }
 
@@ -130,6 +160,9 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Figures { stages, force } => cmd_figures(&cli, stages, *force),
         Command::Clean { unused } => cmd_clean(&cli, *unused),
         Command::Show { stage } => cmd_show(&cli, stage),
+        Command::Report { out, notebooks } => cmd_report(&cli, out, notebooks),
+        Command::Explain { figure } => cmd_explain(&cli, figure),
+        Command::Params { command: ParamsCommand::Diff { rev } } => cmd_params_diff(&cli, rev.as_deref()),
         Command::Schema { json } => cmd_schema(*json),
     }
 }
@@ -363,6 +396,36 @@ fn cmd_show(cli: &Cli, stage: &str) -> anyhow::Result<ExitCode> {
         );
     }
     paths.iter().for_each(|p| println!("{}", p.display()));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_report(cli: &Cli, out: &Path, notebooks: &Path) -> anyhow::Result<ExitCode> {
+    let paths = report::ReportPaths { results: &cli.results, figures: &cli.figures, notebooks, out };
+    let summary = report::write(&paths)?;
+    let stale = if summary.stale.is_empty() { String::new() } else { format!("; stale: {}", summary.stale.join(", ")) };
+    println!("wrote {} ({} figure(s){stale})", summary.page.display(), summary.figures);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_explain(cli: &Cli, figure: &str) -> anyhow::Result<ExitCode> {
+    let path = report::explain::locate(figure, &cli.figures)?;
+    let (text, _current) = report::explain::explain(&path, &cli.results)?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_params_diff(cli: &Cli, rev: Option<&str>) -> anyhow::Result<ExitCode> {
+    let new = load_plan(cli)?;
+    let file = cli.pipeline.display().to_string();
+    let (rows, old_name) = match rev {
+        Some(rev) => (params_diff::against_plan(&params_diff::plan_at_rev(&cli.pipeline, rev)?, &new), rev.to_string()),
+        None => (params_diff::against_cache(&new, &Store::new(&cli.results))?, "cached".to_string()),
+    };
+    if rows.is_empty() {
+        println!("no parameter differs between {old_name} and {file}");
+    } else {
+        print!("{}", params_diff::table(&rows, &old_name, &file));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

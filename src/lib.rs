@@ -11,6 +11,7 @@ pub mod experiments;
 pub mod figures;
 pub mod numerics;
 pub mod pipeline;
+pub mod report;
 pub mod results;
 pub mod tables;
 

@@ -85,6 +85,7 @@ fn misdeclared_three_point() -> &'static Kind {
         version: real.version,
         tables: Box::leak(tables.into_boxed_slice()),
         about: real.about,
+        summary: real.summary,
         resolve: real.resolve,
         run: real.run,
     }))

@@ -68,6 +68,8 @@ pub trait Experiment {
     const TABLES: &'static [TableSchema];
     /// One line for `wgf dag` and the README.
     const ABOUT: &'static str;
+    /// A findings stage: its tables are small summaries of other stages, shown in full by `wgf report`.
+    const SUMMARY: bool = false;
     type Params: DeserializeOwned + Serialize + Validate;
     fn run(params: &Self::Params, ctx: &RunContext) -> anyhow::Result<Vec<Table>>;
 }
@@ -78,6 +80,8 @@ pub struct Kind {
     pub version: u32,
     pub tables: &'static [TableSchema],
     pub about: &'static str,
+    /// See [`Experiment::SUMMARY`].
+    pub summary: bool,
     /// Raw parameters → canonical typed parameters (defaults filled in), or the first problem found.
     pub resolve: fn(&Value) -> Result<Value, ParamError>,
     /// Runs one point from its canonical parameters.
@@ -90,6 +94,7 @@ const fn kind<E: Experiment>() -> Kind {
         version: E::VERSION,
         tables: E::TABLES,
         about: E::ABOUT,
+        summary: E::SUMMARY,
         resolve: resolve::<E>,
         run: run::<E>,
     }

@@ -151,6 +151,7 @@ impl Experiment for ProxClaims {
     const VERSION: u32 = 1;
     const TABLES: &'static [TableSchema] = &[LOSS_GAP, FINAL_LOSS, INACTIVE_NEURONS];
     const ABOUT: &'static str = "E4: the seed's three claims counted over every seed of a prox_sweep stage";
+    const SUMMARY: bool = true;
     type Params = ProxClaimsParams;
 
     fn run(p: &ProxClaimsParams, ctx: &RunContext) -> anyhow::Result<Vec<Table>> {

@@ -48,6 +48,7 @@ impl Experiment for ThreePointSummary {
     const VERSION: u32 = 1;
     const TABLES: &'static [TableSchema] = &[SUMMARY];
     const ABOUT: &'static str = "per learning rate: final and best loss, step at which the neuron died";
+    const SUMMARY: bool = true;
     type Params = SummaryParams;
 
     fn run(p: &SummaryParams, ctx: &RunContext) -> anyhow::Result<Vec<Table>> {

@@ -52,12 +52,17 @@ fn jko_curves(steps: &polars::prelude::DataFrame) -> anyhow::Result<Vec<Curve>> 
 struct LossVsTime<'a> {
     name: String,
     title: &'a str,
+    caption: &'static str,
     curves: Vec<Curve>,
 }
 
 impl Figure for LossVsTime<'_> {
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn caption(&self) -> String {
+        self.caption.into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
@@ -113,6 +118,12 @@ struct Diagnostics<'a> {
 impl Figure for Diagnostics<'_> {
     fn name(&self) -> String {
         format!("{}_diagnostics", self.stage)
+    }
+
+    fn caption(&self) -> String {
+        "Per JKO step and ε: the JKO energy, the final relative marginal errors of the Dykstra solve, and its \
+         iteration count (is each step solved?)."
+            .into()
     }
 
     fn size(&self) -> (u32, u32) {
@@ -231,6 +242,7 @@ fn snapshots(tables: &StageTables, tau: f64) -> anyhow::Result<(f64, BTreeMap<u3
 /// Heat maps of p_t per sign copy (rows) at the stored steps (columns), optionally with GD particles below.
 struct Densities<'a> {
     name: String,
+    caption: &'static str,
     title: String,
     snaps: Vec<&'a Snapshot>,
     half_width: f64,
@@ -240,6 +252,10 @@ struct Densities<'a> {
 impl Figure for Densities<'_> {
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn caption(&self) -> String {
+        self.caption.into()
     }
 
     fn size(&self) -> (u32, u32) {
@@ -368,6 +384,7 @@ pub fn draw_jko(results: &Results, info: &StageInfo, out: &style::Output) -> any
     let loss = LossVsTime {
         name: format!("{stage}_loss"),
         title: "Grid JKO (E5): loss along the entropic JKO flow",
+        caption: "The loss F(p_t) along the entropic JKO flow against the time t, one curve per ε.",
         curves: jko_curves(steps)?,
     };
     let mut files = style::render(&loss, out)?;
@@ -375,6 +392,8 @@ pub fn draw_jko(results: &Results, info: &StageInfo, out: &style::Output) -> any
     let (e0, snaps) = snapshots(&tables, tau_of(steps)?)?;
     let dens = Densities {
         name: format!("{stage}_density"),
+        caption: "The JKO density p_t on the (w, b) grid at the stored steps, one row per sign copy, for the \
+                  smallest ε.",
         title: format!("Grid JKO (E5): density p_t on the (w, b) grid per sign copy, ε = {e0}"),
         snaps: snaps.values().collect(),
         half_width: half_width(&snaps),
@@ -408,6 +427,8 @@ pub fn draw_vs_gd(results: &Results, info: &StageInfo, out: &style::Output) -> a
     let fig = LossVsTime {
         name: format!("{stage}_loss"),
         title: "E5: grid JKO flow (solid) vs mean-field particle GD (dashed)",
+        caption: "The loss against the time t of the grid JKO flow (solid, per ε) and of mean-field particle GD \
+                  started from the same p₀ (dashed, per particle count m).",
         curves,
     };
     let mut files = style::render(&fig, out)?;
@@ -425,6 +446,8 @@ pub fn draw_vs_gd(results: &Results, info: &StageInfo, out: &style::Output) -> a
     }
     let dens = Densities {
         name: format!("{stage}_snapshots"),
+        caption: "The JKO density (smallest ε) per sign copy with the GD particles (largest m) over it, at the \
+                  same times: does particle GD follow the grid flow?",
         title: format!(
             "E5: JKO density (ε = {e0}) per sign copy vs GD particles (m = {m_max}, ≤ 4000 shown), same times"
         ),

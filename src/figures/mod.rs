@@ -12,17 +12,20 @@ use crate::pipeline::store::{remove_dead_leftovers, write_atomic};
 use crate::results::{Results, StageInfo};
 
 pub mod grid;
+pub mod provenance;
 pub mod prox_sweep;
 pub mod style;
 pub mod three_point;
 pub mod toys;
 
-use style::Output;
+use provenance::Provenance;
 pub use style::{svg_plot, Svg};
+use style::{Output, Target};
 
 /// Bump when any figure's drawing code changes, so existing figures are redrawn.
-pub const FIGURES_REVISION: u32 = 4;
-const STAMPS: &str = ".wgf-figures.json";
+pub const FIGURES_REVISION: u32 = 5;
+/// The figures record: per stage, the key its figures were drawn from and what was drawn.
+pub const STAMPS: &str = ".wgf-figures.json";
 
 /// Draws the figures of one stage from its (and its inputs') tables; returns the files written.
 type DrawStage = fn(&Results, &StageInfo, &Output) -> anyhow::Result<Vec<PathBuf>>;
@@ -39,11 +42,31 @@ fn drawer(kind: &str) -> Option<DrawStage> {
     }
 }
 
+/// The executed notebook (under notebooks/, without extension) that explores a stage kind's tables.
+pub fn notebook_family(kind: &str) -> Option<&'static str> {
+    match kind {
+        "two_point" | "inner_iterations" | "three_point" | "three_point_summary" => Some("01_toys"),
+        "prox_sweep" | "prox_claims" => Some("02_prox_sweep"),
+        "grid_jko" | "grid_vs_gd" => Some("03_grid_jko"),
+        _ => None,
+    }
+}
+
+/// One stage's entry in the figures record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Stamp {
-    stage_key: Key,
-    revision: u32,
-    files: Vec<PathBuf>,
+pub struct Stamp {
+    /// The stage key the figures were drawn from (it covers the input stages' keys).
+    pub stage_key: Key,
+    pub revision: u32,
+    pub files: Vec<PathBuf>,
+    /// (name, caption) of each figure, in drawing order.
+    #[serde(default)]
+    pub figures: Vec<(String, String)>,
+}
+
+/// The figures record of a figures directory (empty when there is none or it is unreadable: all is redrawn).
+pub fn read_stamps(out: &Path) -> BTreeMap<String, Stamp> {
+    std::fs::read(out.join(STAMPS)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }
 
 #[derive(Debug, Default)]
@@ -57,8 +80,7 @@ pub fn draw_all(results: &Results, out: &Path, only: &[String], force: bool) -> 
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     remove_dead_leftovers(out);
     let stamp_path = out.join(STAMPS);
-    let mut stamps: BTreeMap<String, Stamp> =
-        std::fs::read(&stamp_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut stamps = read_stamps(out);
     let mut summary = FiguresSummary::default();
     for info in results.stages()? {
         if !only.is_empty() && !only.contains(&info.name) {
@@ -72,10 +94,13 @@ pub fn draw_all(results: &Results, out: &Path, only: &[String], force: bool) -> 
             summary.up_to_date += 1;
             continue;
         }
-        let files =
-            draw(results, &info, &Output::Dir(out)).with_context(|| format!("figures of stage `{}`", info.name))?;
+        let source = Provenance::of_stage(results, &info)?;
+        let output = Output::new(Target::Dir(out), &source);
+        let files = draw(results, &info, &output).with_context(|| format!("figures of stage `{}`", info.name))?;
         summary.drawn.extend(files.iter().cloned());
-        stamps.insert(info.name.clone(), Stamp { stage_key: info.key.clone(), revision: FIGURES_REVISION, files });
+        let figures = output.drawn.into_inner();
+        let stamp = Stamp { stage_key: info.key.clone(), revision: FIGURES_REVISION, files, figures };
+        stamps.insert(info.name.clone(), stamp);
         write_atomic(&stamp_path, &serde_json::to_vec_pretty(&stamps)?)?;
     }
     Ok(summary)
@@ -87,7 +112,9 @@ pub fn stage_svgs(results: &Results, stage: &str) -> anyhow::Result<Vec<Svg>> {
     let info = results.stage(stage)?;
     let Some(draw) = drawer(&info.kind) else { return Ok(Vec::new()) };
     let list = Default::default();
-    draw(results, &info, &Output::Memory(&list)).with_context(|| format!("figures of stage `{stage}`"))?;
+    let source = Provenance::of_stage(results, &info)?;
+    draw(results, &info, &Output::new(Target::Memory(&list), &source))
+        .with_context(|| format!("figures of stage `{stage}`"))?;
     Ok(list.into_inner())
 }
 
@@ -114,5 +141,48 @@ mod tests {
         for svg in &svgs {
             assert_eq!(std::fs::read_to_string(figures.join(format!("{}.svg", svg.name))).unwrap(), svg.svg);
         }
+    }
+
+    #[test]
+    fn every_figure_file_carries_its_provenance_and_redraws_byte_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml =
+            "stages:\n  - name: e2\n    kind: three_point\n    params: {steps: 4}\n    sweep: {lambda: [1.0, 0.1]}\n";
+        let plan = plan::plan(&spec::parse("pipeline.yaml".as_ref(), yaml).unwrap()).unwrap();
+        let opts = runner::RunOptions { jobs: 1, quiet: true, ..Default::default() };
+        assert!(runner::run(&plan, &Store::new(dir.path().join("results")), &opts).unwrap().ok());
+        let results = Results::open(dir.path().join("results")).unwrap();
+        let figures = dir.path().join("figures");
+        let drawn = draw_all(&results, &figures, &[], false).unwrap().drawn;
+        assert_eq!(drawn.len(), 4);
+
+        let info = results.stage("e2").unwrap();
+        let points: Vec<Key> = plan.stages[0].points.iter().map(|p| p.key.clone()).collect();
+        for file in &drawn {
+            let prov = provenance::read(file).unwrap();
+            assert_eq!(file.file_stem().unwrap().to_str().unwrap(), prov.figure);
+            assert_eq!(
+                (prov.wgf_version.as_str(), prov.commit.clone()),
+                (env!("CARGO_PKG_VERSION"), provenance::git_commit())
+            );
+            assert_eq!(prov.stages.len(), 1);
+            let st = &prov.stages[0];
+            assert_eq!(
+                (st.stage.as_str(), st.kind.as_str(), &st.stage_key),
+                ("e2", "three_point", &plan.stages[0].key)
+            );
+            assert_eq!((&st.stage_key, &st.points), (&info.key, &points));
+            assert!(prov.caption.split_whitespace().count() >= 8, "{}", prov.caption);
+        }
+        // The PNG's own text chunk: a standard `Software` entry beside the JSON.
+        let png = std::fs::read(figures.join("e2_loss.png")).unwrap();
+        let software = provenance::png_text(&png, "Software").unwrap().unwrap();
+        assert_eq!(software, format!("wgf {} (commit {})", env!("CARGO_PKG_VERSION"), provenance::git_commit()));
+
+        let before: Vec<Vec<u8>> = drawn.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        let again = draw_all(&results, &figures, &[], true).unwrap().drawn;
+        assert_eq!(again, drawn);
+        let after: Vec<Vec<u8>> = drawn.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        assert!(before == after, "a redraw with nothing changed changed the bytes");
     }
 }

@@ -102,6 +102,22 @@ impl Figure for StepsFigure<'_> {
         }
     }
 
+    fn caption(&self) -> String {
+        match self.gammas.as_slice() {
+            [g] => format!(
+                "Loss, step distances d_F and d_W and the permuted fraction against the prox step, Frobenius \
+                 against Wasserstein, at γ = {} (seed {}).",
+                gamma_label(*g),
+                self.seed
+            ),
+            _ => format!(
+                "Loss, step distances and permuted fraction against the prox step for every γ of the sweep, \
+                 Frobenius against Wasserstein (seed {}).",
+                self.seed
+            ),
+        }
+    }
+
     fn size(&self) -> (u32, u32) {
         let k = self.gammas.len() as u32;
         if k == 1 {
@@ -211,6 +227,14 @@ impl Figure for Trajectories<'_> {
         format!("{}_trajectories_gamma_{}", self.stage, gamma_label(self.gamma))
     }
 
+    fn caption(&self) -> String {
+        format!(
+            "The neurons' paths (w_i, b_i) over the prox steps at γ = {} (seed {}), Frobenius against Wasserstein.",
+            gamma_label(self.gamma),
+            self.seed
+        )
+    }
+
     fn size(&self) -> (u32, u32) {
         (1000, 900)
     }
@@ -282,6 +306,10 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 impl Figure for Summary<'_> {
     fn name(&self) -> String {
         format!("{}_summary", self.stage)
+    }
+
+    fn caption(&self) -> String {
+        "The final loss after the last prox step against γ, median and 10–90 % band over seeds, per distance.".into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {

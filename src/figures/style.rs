@@ -11,6 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use super::provenance::{self, Provenance};
 use crate::pipeline::store::write_atomic;
 
 pub const FONT: &str = "sans-serif";
@@ -64,6 +65,8 @@ pub fn tick_font() -> TextStyle<'static> {
 pub trait Figure {
     /// File stem under figures/, e.g. `three_point_loss`.
     fn name(&self) -> String;
+    /// One sentence for the report and the file's provenance: what the figure shows.
+    fn caption(&self) -> String;
     fn size(&self) -> (u32, u32) {
         SIZE
     }
@@ -77,9 +80,24 @@ pub fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 
 /// Where [`render`] puts a figure: PNG + SVG files in a directory (`wgf figures`), or SVG text kept in memory
 /// (notebooks, through [`super::stage_svgs`]).
-pub enum Output<'a> {
+pub enum Target<'a> {
     Dir(&'a Path),
     Memory(&'a RefCell<Vec<Svg>>),
+}
+
+/// A stage's figures being drawn: where to, the sources written into each file, and what was drawn.
+pub struct Output<'a> {
+    pub target: Target<'a>,
+    /// The stages and keys the figures come from; [`render`] fills in each figure's name and caption.
+    pub source: &'a Provenance,
+    /// (name, caption) of every figure rendered, in order.
+    pub drawn: RefCell<Vec<(String, String)>>,
+}
+
+impl<'a> Output<'a> {
+    pub fn new(target: Target<'a>, source: &'a Provenance) -> Output<'a> {
+        Output { target, source, drawn: RefCell::default() }
+    }
 }
 
 /// One figure rendered as SVG text; shows itself inline in an evcxr (Rust Jupyter) notebook.
@@ -103,13 +121,16 @@ pub fn render_svg(fig: &impl Figure) -> anyhow::Result<Svg> {
     svg_plot(&name, fig.size(), |root| fig.draw(root).with_context(|| format!("figure {name} (SVG)")))
 }
 
-/// Renders `fig` to `out`: `<dir>/<name>.png` and `.svg`, each written atomically (the files are returned), or
-/// its SVG text appended to the in-memory list (nothing is returned).
+/// Renders `fig` to `out`: `<dir>/<name>.png` and `.svg`, each written atomically and carrying its provenance
+/// (the files are returned), or its SVG text appended to the in-memory list (nothing is returned).
 pub fn render(fig: &impl Figure, out: &Output) -> anyhow::Result<Vec<PathBuf>> {
-    let svg = render_svg(fig)?;
-    let dir = match out {
-        Output::Dir(dir) => dir,
-        Output::Memory(list) => {
+    let mut svg = render_svg(fig)?;
+    let prov = Provenance { figure: fig.name(), caption: fig.caption(), ..out.source.clone() };
+    svg.svg = provenance::svg_with_metadata(&svg.svg, &prov);
+    out.drawn.borrow_mut().push((prov.figure.clone(), prov.caption.clone()));
+    let dir = match out.target {
+        Target::Dir(dir) => dir,
+        Target::Memory(list) => {
             list.borrow_mut().push(svg);
             return Ok(Vec::new());
         }
@@ -120,7 +141,11 @@ pub fn render(fig: &impl Figure, out: &Output) -> anyhow::Result<Vec<PathBuf>> {
     write_atomic(&svg_path, svg.svg.as_bytes())?;
 
     let png_path = dir.join(format!("{name}.png"));
-    write_atomic(&png_path, &png_bytes(fig, &name, (w, h))?)?;
+    let software = format!("wgf {} (commit {})", prov.wgf_version, prov.commit);
+    let texts = [("Software", software.as_str()), (provenance::KEYWORD, &prov.to_ascii_json())];
+    let png = provenance::png_with_text(&png_bytes(fig, &name, (w, h))?, &texts)
+        .with_context(|| format!("figure {name} (PNG)"))?;
+    write_atomic(&png_path, &png)?;
     Ok(vec![png_path, svg_path])
 }
 

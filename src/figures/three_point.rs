@@ -68,6 +68,12 @@ impl Figure for Fits<'_> {
         format!("{}_fits", self.stage)
     }
 
+    fn caption(&self) -> String {
+        "The neuron's output max(0, w·x + b) at the first GD iterates and the last, one panel per learning rate λ, \
+         against the three data points on y = 2x."
+            .into()
+    }
+
     fn size(&self) -> (u32, u32) {
         (500 * self.runs.len().clamp(1, 4) as u32, 620)
     }
@@ -131,6 +137,12 @@ struct Loss<'a> {
 impl Figure for Loss<'_> {
     fn name(&self) -> String {
         format!("{}_loss", self.stage)
+    }
+
+    fn caption(&self) -> String {
+        "The loss F(W^t) against the GD step t, one curve per learning rate λ: which rates converge and which \
+         leave the neuron dead."
+            .into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {

@@ -55,6 +55,12 @@ impl Figure for TwoPointPaths<'_> {
         format!("{}_paths", self.stage)
     }
 
+    fn caption(&self) -> String {
+        "The prox iterates (x^t, y^t) of the two particles from (0, 1) toward f's minimum at 4, one panel per \
+         method (Frobenius, Wasserstein by local inner GD, Wasserstein over all assignments), one colour per γ."
+            .into()
+    }
+
     fn size(&self) -> (u32, u32) {
         (1650, 600)
     }
@@ -115,6 +121,12 @@ struct FirstStep<'a> {
 impl Figure for FirstStep<'_> {
     fn name(&self) -> String {
         format!("{}_first_step", self.stage)
+    }
+
+    fn caption(&self) -> String {
+        "The first prox step x¹ against γ for each method: local inner GD swaps the particles only for γ > 1/3, \
+         the true Wasserstein minimiser for every γ."
+            .into()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
@@ -190,6 +202,14 @@ struct InnerPaths<'a> {
 impl Figure for InnerPaths<'_> {
     fn name(&self) -> String {
         format!("{}_paths", self.stage)
+    }
+
+    fn caption(&self) -> String {
+        format!(
+            "The inner GD iterations of one prox step (γ = {}) for two particles in the (w, b) plane, Frobenius \
+             against Wasserstein (the assignment σ re-solved along the way).",
+            self.gamma
+        )
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {

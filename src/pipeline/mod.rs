@@ -2,6 +2,7 @@
 
 pub mod clean;
 pub mod key;
+pub mod params_diff;
 pub mod plan;
 pub mod progress;
 pub mod runner;
