@@ -1,4 +1,4 @@
-//! SPEC §5 exact prox steps (§1b) on the E4 reference problem: m = 50, n = 5 sine, d = 2, init N(0, (1e-2)²),
+//! METHODS.md §5 exact prox steps (§1b) on the E4 reference problem: m = 50, n = 5 sine, d = 2, init N(0, (1e-2)²),
 //! seed 0, 10 prox steps per γ, γ = 1 … 1e-5, one core. Medians per step of the exact local step (Frobenius and
 //! Wasserstein) and the certified global step, then the whole E4 grid (6 γ × 2 distances × 10 seeds) with exact
 //! local steps. `cargo bench --bench exact` (or `make bench`). `WGF_BENCH_REPS` sets the repetitions of each
@@ -96,7 +96,7 @@ fn main() {
     let net = ReluNet::alternating(50, Scaling::Sum, LossNorm::Mse);
     let data = Data::sine(5);
     let problem = ReluProblem::new(&net, &data).expect("problem");
-    println!("SPEC §5 exact prox steps: m = 50, n = 5, seed 0, 10 steps per γ, one core");
+    println!("METHODS.md §5 exact prox steps: m = 50, n = 5, seed 0, 10 steps per γ, one core");
     let rows = [
         ("exact local Frobenius", steps(&problem, ProxDistance::Frobenius, ExactSolver::Local, reps), 25.0),
         ("exact local Wasserstein", steps(&problem, ProxDistance::Wasserstein, ExactSolver::Local, reps), 300.0),

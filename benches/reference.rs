@@ -1,4 +1,4 @@
-//! SPEC §5 reference run: m = 50, n = 5 sine, d = 2, init N(0, (1e-2)²), 10 prox steps × 10^6 inner iterations,
+//! METHODS.md §5 reference run: m = 50, n = 5 sine, d = 2, init N(0, (1e-2)²), 10 prox steps × 10^6 inner iterations,
 //! one core, both distances, γ = 1e-2 and 1; then, in the same run, the numpy + scipy peer of the same inner loop
 //! (benches/peers/prox_peer.py, fewer iterations) and the ratio per inner iteration.
 //!
@@ -79,7 +79,7 @@ fn main() {
         return;
     }
     let inner: u64 = std::env::var("WGF_BENCH_INNER").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
-    println!("SPEC §5 reference run: m = 50, n = 5, 10 prox steps × {inner} inner iterations, one core");
+    println!("METHODS.md §5 reference run: m = 50, n = 5, 10 prox steps × {inner} inner iterations, one core");
     for gamma in [1e-2, 1.0] {
         let ours = [reference_run(gamma, "frobenius", inner), reference_run(gamma, "wasserstein", inner)];
         match peer(gamma) {

@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         _ => anyhow::bail!(usage),
     };
     let inner: u64 = args.get(2).map_or(Ok(1_000_000), |s| s.parse())?;
-    // The `prox_sweep` stage's defaults (SPEC §2 E4), as the pipeline resolves them.
+    // The `prox_sweep` stage's defaults (METHODS.md §2 E4), as the pipeline resolves them.
     let p: ProxSweepParams = serde_json::from_value(serde_json::json!({
         "gamma": gamma, "distance": "wasserstein", "seed": seed, "inner_iterations": inner
     }))?;

@@ -1,4 +1,4 @@
-//! Cost of the E7 family (WILLIAMS.md's proposed parameters) from one run of each figure's GD,
+//! Cost of the E7 family (docs/METHODS.md E7's proposed parameters) from one run of each figure's GD,
 //! with the quantities the findings will quote (η, losses, knot-clustering score, δ drift):
 //!
 //!     cargo run --release --example williams_cost

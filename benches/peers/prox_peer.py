@@ -1,4 +1,4 @@
-"""Straightforward numpy + scipy peer of the wgf prox inner loop (SPEC §5 reference problem).
+"""Straightforward numpy + scipy peer of the wgf prox inner loop (METHODS.md §5 reference problem).
 
 m = 50 neurons, n = 5 sine points, d = 2, alternating signs, Sum scaling, Mse loss,
 init N(0, (1e-2)^2), inner GD V <- V - beta (grad F(V) + (1/(m gamma)) (V - W[sigma])),

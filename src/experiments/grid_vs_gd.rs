@@ -4,7 +4,7 @@
 //!
 //! Same time: one JKO step with cost |θ − θ'|² (no ½) and step τ advances the flow by τ/2; a mean-field GD step
 //! of learning rate η moves each particle by η·∇_θ(δf/δp)/m, i.e. for time η/m. So η = m·τ/2 per JKO step
-//! (`lr_scale` = 0.5; SPEC's "m·τ" is the same statement for a cost with ½). `substeps` GD steps of η/substeps
+//! (`lr_scale` = 0.5; METHODS.md's "m·τ" is the same statement for a cost with ½). `substeps` GD steps of η/substeps
 //! make GD a finer explicit discretisation of the same flow.
 
 use std::collections::BTreeSet;

@@ -51,7 +51,7 @@ impl Validate for ThreePointParams {
     }
 }
 
-/// The data of SPEC E2: X = [(1,1), (2,1), (4,1)], y = a x.
+/// The data of METHODS.md E2: X = [(1,1), (2,1), (4,1)], y = a x.
 pub fn three_point_data(slope: f64) -> Data {
     let inputs = array![[1.0], [2.0], [4.0]];
     let y = inputs.column(0).mapv(|x| slope * x);

@@ -1,6 +1,6 @@
 //! Linear assignment between particle sets: squared-distance costs, LAP through `lapjv`, LAP
 //! dual potentials, Frobenius and Wasserstein distances, and the certificate that lets the
-//! Wasserstein inner loop skip almost every LAP (SPEC §1 "Fast Wasserstein inner loop").
+//! Wasserstein inner loop skip almost every LAP (METHODS.md §1 "Fast Wasserstein inner loop").
 //!
 //! Convention: σ maps a moving particle i (row, set V) to a target particle σ(i) (column, set W).
 
@@ -16,7 +16,7 @@ mod tests;
 pub(crate) use certificate::same_bits;
 pub use certificate::{CertificateState, CertificateStats, CertifiedAssignment};
 
-/// Normalisation of a squared particle distance: (1/m) Σ (SPEC, Mean) or Σ (SPEC E1, Sum).
+/// Normalisation of a squared particle distance: (1/m) Σ (METHODS.md, Mean) or Σ (METHODS.md E1, Sum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DistanceNorm {
     Mean,
@@ -53,7 +53,7 @@ impl AssignmentGroups {
         AssignmentGroups { group_of, members }
     }
 
-    /// SPEC's `assign_across_signs`: `true` (default) or no signs → one block; else by sign.
+    /// METHODS.md's `assign_across_signs`: `true` (default) or no signs → one block; else by sign.
     pub fn from_signs(m: usize, signs: Option<&[f64]>, assign_across_signs: bool) -> AssignmentGroups {
         match signs {
             Some(s) if !assign_across_signs && s.len() == m => AssignmentGroups::by_sign(s),

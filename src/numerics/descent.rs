@@ -1,4 +1,4 @@
-//! Plain gradient descent W ← W − λ ∇F(W) (SPEC §1 "GD").
+//! Plain gradient descent W ← W − λ ∇F(W) (METHODS.md §1 "GD").
 
 use ndarray::{Array2, ArrayView2};
 
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn three_point_example_through_gradient_descent() {
-        // SPEC E2 via the generic GD driver: W¹ = (8, 7/3), losses recorded before each step.
+        // METHODS.md E2 via the generic GD driver: W¹ = (8, 7/3), losses recorded before each step.
         let data = Data::new(array![[1.0, 1.0], [2.0, 1.0], [4.0, 1.0]], array![2.0, 4.0, 8.0]);
         let net = ReluNet { alpha: vec![1.0], scaling: Scaling::Sum, loss_norm: LossNorm::HalfMse };
         let problem = ReluProblem::new(&net, &data).expect("problem");

@@ -1,6 +1,6 @@
 //! Two-layer ReLU network with a trained first layer W (m × d) and fixed second-layer signs α:
 //! f(x) = c Σ_i α_i max(0, ⟨w_i, x⟩), c = 1 (Sum) or 1/m (Mean); loss F(W) = (k/n) Σ_j e_j²,
-//! e_j = f(X_j) − y_j, k = 1 (Mse) or 1/2 (HalfMse). Gradient (SPEC §0, σ'(0) = 0):
+//! e_j = f(X_j) − y_j, k = 1 (Mse) or 1/2 (HalfMse). Gradient (METHODS.md §0, σ'(0) = 0):
 //! ∂F/∂w_i = (2k c α_i / n) Σ_j e_j s_ij X_j with s_ij = 1[⟨w_i, X_j⟩ > 0].
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
@@ -48,7 +48,7 @@ impl Data {
         Data { x, y }
     }
 
-    /// SPEC's default "sine" data: n points equally spaced on [−1, 1], y = sin(πx), d = 2.
+    /// METHODS.md's default "sine" data: n points equally spaced on [−1, 1], y = sin(πx), d = 2.
     pub fn sine(n: usize) -> Data {
         let xs: Array1<f64> = if n == 1 {
             Array1::zeros(1)
@@ -90,7 +90,7 @@ pub struct ReluNet {
 }
 
 impl ReluNet {
-    /// α = +1, −1, +1, … (SPEC default: half of each sign).
+    /// α = +1, −1, +1, … (METHODS.md default: half of each sign).
     pub fn alternating(m: usize, scaling: Scaling, loss_norm: LossNorm) -> ReluNet {
         let alpha = (0..m).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
         ReluNet { alpha, scaling, loss_norm }
@@ -188,7 +188,7 @@ impl ReluNet {
 
     /// L̂ ≥ Lipschitz constant of ∇F on each activation region. The Hessian there is
     /// (2k/n) Σ_j J_jᵀ J_j with J_j = c (α_i s_ij X_j)_i, ‖J_j‖² ≤ c² m ‖X_j‖², hence
-    /// L̂ = 2k c² m (1/n) Σ_j ‖X_j‖²: SPEC's (2m/n) Σ‖X_j‖² for Sum + Mse, divided by m² for
+    /// L̂ = 2k c² m (1/n) Σ_j ‖X_j‖²: METHODS.md's (2m/n) Σ‖X_j‖² for Sum + Mse, divided by m² for
     /// Mean and by 2 for HalfMse.
     pub fn lipschitz_bound(&self, data: &Data) -> f64 {
         let n = data.n().max(1) as f64;
@@ -381,7 +381,7 @@ impl Objective for ReluProblem<'_> {
     }
 }
 
-/// Seeded initialisation W_ik ~ N(0, scale²) i.i.d. (SPEC E4: scale 10^-2), row-major m × d.
+/// Seeded initialisation W_ik ~ N(0, scale²) i.i.d. (METHODS.md E4: scale 10^-2), row-major m × d.
 /// ChaCha8 stream + rand_distr's ziggurat normal: portable and bit-reproducible per seed.
 pub fn gaussian_init(m: usize, d: usize, scale: f64, seed: u64) -> Array2<f64> {
     use rand::SeedableRng;

@@ -1,7 +1,7 @@
 //! Proximal point steps W^{t+1} = argmin_V F(V) + (1/(2γ)) d(V, W^t), d = c Σ_i ‖V_i − W_σ(i)‖²
-//! (c = 1/m, or 1 for SPEC E1), σ = identity (Frobenius) or an optimal assignment (Wasserstein).
-//! Inner solver (SPEC §1): GD from V⁰ = W^t, V ← V − β (∇F(V) + κ (V − W^t_σ)), κ = c/γ
-//! (= 1/(mγ) for the SPEC normalisation), default β = 1/(L̂ + κ).
+//! (c = 1/m, or 1 for METHODS.md E1), σ = identity (Frobenius) or an optimal assignment (Wasserstein).
+//! Inner solver (METHODS.md §1): GD from V⁰ = W^t, V ← V − β (∇F(V) + κ (V − W^t_σ)), κ = c/γ
+//! (= 1/(mγ) for the METHODS.md normalisation), default β = 1/(L̂ + κ).
 
 use ndarray::{Array2, ArrayView2};
 
@@ -57,12 +57,12 @@ pub struct ProxConfig {
     /// Prox step size γ > 0.
     pub gamma: f64,
     pub distance: ProxDistance,
-    /// c in d = c Σ_i ‖·‖²: Mean (1/m, SPEC §0) or Sum (1, SPEC E1).
+    /// c in d = c Σ_i ‖·‖²: Mean (1/m, METHODS.md §0) or Sum (1, METHODS.md E1).
     pub distance_norm: DistanceNorm,
     /// Inner step size β; `None` → 1/(L̂ + κ).
     pub inner_step: Option<f64>,
     pub stopping: InnerStopping,
-    /// SPEC `assign_across_signs` (default true): false restricts σ to same-sign pairs.
+    /// METHODS.md `assign_across_signs` (default true): false restricts σ to same-sign pairs.
     pub assign_across_signs: bool,
     pub assignment_update: AssignmentUpdate,
     /// Exact cycle jump (default true): once the whole inner-loop state (V, and for the
@@ -75,7 +75,7 @@ pub struct ProxConfig {
 }
 
 impl ProxConfig {
-    /// SPEC defaults: mean-normalised distance, default β, 10^6 inner iterations, assignment
+    /// METHODS.md defaults: mean-normalised distance, default β, 10^6 inner iterations, assignment
     /// across signs, certified assignment updates.
     pub fn new(gamma: f64, distance: ProxDistance) -> ProxConfig {
         ProxConfig {
@@ -118,7 +118,7 @@ impl ProxConfig {
     }
 }
 
-/// What one prox step reports (SPEC E4 columns and solver diagnostics). Distances use the
+/// What one prox step reports (METHODS.md E4 columns and solver diagnostics). Distances use the
 /// configured normalisation and compare W^{t+1} with W^t.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxStepReport {

@@ -1,6 +1,6 @@
-//! SPEC E1 (seed 001 §1): two 1-D particles (x, y), f(x, y) = ½(x − 4)², start (0, 1),
+//! METHODS.md E1 (seed 001 §1): two 1-D particles (x, y), f(x, y) = ½(x − 4)², start (0, 1),
 //! d((x, y), (x', y')) = (x − x')² + (y − y')² — a *summed* distance (no 1/m), i.e.
-//! `DistanceNorm::Sum`, so κ = 1/γ (with the SPEC's 1/m it would be γ_E1 = γ / m).
+//! `DistanceNorm::Sum`, so κ = 1/γ (with METHODS.md's 1/m it would be γ_E1 = γ / m).
 //! Numerical paths use the generic prox solver; the closed forms below are derived by hand.
 
 use ndarray::{array, Array2};

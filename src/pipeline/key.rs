@@ -1,4 +1,4 @@
-//! Content-hash keys (SPEC §4): sha256 over a canonical serialisation of kind, algorithm version, source hash,
+//! Content-hash keys (METHODS.md §4): sha256 over a canonical serialisation of kind, algorithm version, source hash,
 //! resolved parameters and input keys. Canonical means: mapping keys sorted, floats by their exact IEEE bits, integers and
 //! strings tagged, so that YAML comments, key order or `1.0` vs `1.00` can never change a key, and `1` vs `1.5`
 //! always does.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real single-node Slurm cluster in a scratch dir (recipe: ../shared/slurm-local.md).
+# A real single-node Slurm cluster in a scratch dir (recipe: docs/SLURM.md).
 #   source tests/slurm/cluster.sh; slurm_install; slurm_start DIR; …; slurm_stop DIR
 # slurm_start exports SLURM_CONF; slurm_stop stops every daemon slurm_start started, by pid file.
 

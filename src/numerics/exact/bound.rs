@@ -1,4 +1,4 @@
-//! Global weak-duality bound (SPEC §1b). For every u ∈ R^n and every V, with s_i the sector of v_i,
+//! Global weak-duality bound (METHODS.md §1b). For every u ∈ R^n and every V, with s_i the sector of v_i,
 //!   Φ(V) ≥ u·(f − y) − (n/(4k))‖u‖² + (ρ/2)Σ‖v_i − T_i‖² ≥ g_glob(u)
 //!   g_glob(u) = −(n/(4k))‖u‖² − u·y + Σ_i min_s h_s(α_i, T_i; u),
 //!   h_s(α, t; u) = min_{v ∈ K_s} [c α ⟨z_s(u), v⟩ + (ρ/2)‖v − t‖²],  z_s = Σ_j S_sj u_j X_j.
@@ -19,7 +19,7 @@ use crate::numerics::assignment::solve_assignment;
 use crate::numerics::error::{NumResult, NumericsError};
 use crate::numerics::prox::ProxDistance;
 
-/// Relative gap under which a step counts as certified global (SPEC §1b).
+/// Relative gap under which a step counts as certified global (METHODS.md §1b).
 pub const GLOBAL_GAP_TOL: f64 = 1e-9;
 /// Newton iterations per smoothing level.
 const NEWTON_PER_LEVEL: usize = 40;

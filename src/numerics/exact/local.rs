@@ -1,4 +1,4 @@
-//! The ray test (local-minimum certificate) and region descent (SPEC §1b). At a region optimum
+//! The ray test (local-minimum certificate) and region descent (METHODS.md §1b). At a region optimum
 //! V*, the one-sided directional derivative of Φ along Δ = (δ_i) separates over neurons,
 //!   Φ'(V*; Δ) = Σ_i φ_i(δ_i),  φ_i(δ) = ℓ_i·δ + κ α_i Σ_{j kink} e_j max(0, ⟨δ, X_j⟩),
 //! κ = 2kc/n, ℓ_i = ρ(v_i − T_i) + κ α_i Σ_{j active, not kink} e_j X_j. φ_i is linear on each
@@ -11,7 +11,7 @@
 use super::region::{Region, RegionWork};
 use super::sectors::{cross, dot, Sectors, Setup};
 
-/// Directional derivatives ≥ −RAY_TOL pass (SPEC §1b).
+/// Directional derivatives ≥ −RAY_TOL pass (METHODS.md §1b).
 pub(crate) const RAY_TOL: f64 = 1e-11;
 /// |⟨v_i, X_j⟩| ≤ KINK_TOL ‖v_i‖ ‖X_j‖: the neuron sits on the line of X_j.
 const KINK_TOL: f64 = 1e-9;

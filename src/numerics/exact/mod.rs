@@ -1,4 +1,4 @@
-//! Exact, certified proximal point steps for d = 2 (SPEC §1b): sectors and regions, the region
+//! Exact, certified proximal point steps for d = 2 (METHODS.md §1b): sectors and regions, the region
 //! QP through its n-dimensional dual, the ray test as a local-minimum certificate, region
 //! descent, the Wasserstein alternation, and the global weak-duality bound. Pure computation,
 //! deterministic, no threads; a reused [`ExactWorkspace`] keeps the hot loop allocation-free
@@ -44,13 +44,13 @@ pub struct ExactProxConfig {
     pub gamma: f64,
     pub distance: ProxDistance,
     pub distance_norm: DistanceNorm,
-    /// SPEC `assign_across_signs`; false restricts σ to same-sign pairs.
+    /// METHODS.md `assign_across_signs`; false restricts σ to same-sign pairs.
     pub assign_across_signs: bool,
     pub solver: ExactSolver,
 }
 
 impl ExactProxConfig {
-    /// SPEC defaults: mean-normalised distance, assignment across signs.
+    /// METHODS.md defaults: mean-normalised distance, assignment across signs.
     pub fn new(gamma: f64, distance: ProxDistance, solver: ExactSolver) -> ExactProxConfig {
         ExactProxConfig { gamma, distance, distance_norm: DistanceNorm::Mean, assign_across_signs: true, solver }
     }

@@ -1,5 +1,5 @@
 //! The prox objective on one region (a product of sectors) is a strongly convex quadratic; it is
-//! minimised exactly through its n-dimensional dual (SPEC §1b). With (k/n)‖e‖² = max_u u·e −
+//! minimised exactly through its n-dimensional dual (METHODS.md §1b). With (k/n)‖e‖² = max_u u·e −
 //! (n/(4k))‖u‖² and b_i(u) = c α_i Σ_j S_ij u_j X_j,
 //!   g(u) = −(n/(4k))‖u‖² − u·y + Σ_i min_{v ∈ K_i} [b_i·v + (ρ/2)‖v − T_i‖²],
 //! each inner minimum being the projection of T_i − b_i/ρ onto the sector K_i. g is concave and

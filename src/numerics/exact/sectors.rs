@@ -1,4 +1,4 @@
-//! Sector geometry of one neuron for d = 2 (SPEC §1b): the n lines ⟨v, X_j⟩ = 0 cut R² into closed
+//! Sector geometry of one neuron for d = 2 (METHODS.md §1b): the n lines ⟨v, X_j⟩ = 0 cut R² into closed
 //! sectors bounded by critical rays; inside a sector the activation pattern S_j = 1[⟨v, X_j⟩ > 0]
 //! is constant, so relu(⟨v, X_j⟩) = S_j ⟨v, X_j⟩ on the whole closed sector.
 
@@ -228,7 +228,7 @@ impl Sectors {
         }
     }
 
-    /// min over v in sector s of b·v + (ρ/2)‖v − t‖² and its minimiser (SPEC §1b: a projection).
+    /// min over v in sector s of b·v + (ρ/2)‖v − t‖² and its minimiser (METHODS.md §1b: a projection).
     #[inline]
     pub fn sector_minimum(&self, s: usize, b: [f64; 2], t: [f64; 2], rho: f64) -> (f64, [f64; 2], Face) {
         let p = [t[0] - b[0] / rho, t[1] - b[1] / rho];

@@ -1,4 +1,4 @@
-//! Local Wasserstein prox step (SPEC §1b): alternate σ ← LAP(V, W^t) and V ← exact Frobenius
+//! Local Wasserstein prox step (METHODS.md §1b): alternate σ ← LAP(V, W^t) and V ← exact Frobenius
 //! prox toward W^t_σ started at V. Both half-steps never increase
 //! Φ_W(V) = F(V) + (ρ/2) min_σ Σ_i ‖V_i − W_σ(i)‖² (the LAP minimises the distance term for
 //! this V; region descent starts in V's own region), so the objective is monotone; stop when an

@@ -55,7 +55,7 @@ fn gradient_matches_central_differences() {
 
 #[test]
 fn three_point_example_one_gd_step() {
-    // SPEC E2: X = [(1,1),(2,1),(4,1)], y = 2x, m = 1, α = 1, W⁰ = (1, 0), half_mse, λ = 1.
+    // METHODS.md E2: X = [(1,1),(2,1),(4,1)], y = 2x, m = 1, α = 1, W⁰ = (1, 0), half_mse, λ = 1.
     let data = Data::new(array![[1.0, 1.0], [2.0, 1.0], [4.0, 1.0]], array![2.0, 4.0, 8.0]);
     let net = ReluNet { alpha: vec![1.0], scaling: Scaling::Sum, loss_norm: LossNorm::HalfMse };
     let w0 = array![[1.0, 0.0]];
@@ -85,7 +85,7 @@ fn sine_data_and_lipschitz_bound() {
     assert_eq!((data.n(), data.d()), (5, 2));
     assert!((data.x[(0, 0)] + 1.0).abs() < 1e-15 && (data.x[(4, 0)] - 1.0).abs() < 1e-15);
     assert!(data.y[2].abs() < 1e-15 && (data.y[1] + 1.0).abs() < 1e-15);
-    // Σ‖X_j‖² = 5 + 2.5 = 7.5; SPEC L̂ = (2m/n) · 7.5 for Sum + Mse.
+    // Σ‖X_j‖² = 5 + 2.5 = 7.5; METHODS.md L̂ = (2m/n) · 7.5 for Sum + Mse.
     let net = ReluNet::alternating(50, Scaling::Sum, LossNorm::Mse);
     assert!((net.lipschitz_bound(&data) - 150.0).abs() < 1e-12);
     let mean_half = ReluNet::alternating(50, Scaling::Mean, LossNorm::HalfMse);

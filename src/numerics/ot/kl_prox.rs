@@ -83,7 +83,7 @@ impl Objective for LinearEntropy {
     }
 }
 
-/// `f(p) = (1/n) Σ_j ((Φp)_j − y_j)²`: the two-copy ReLU least-squares loss (SPEC E5).
+/// `f(p) = (1/n) Σ_j ((Φp)_j − y_j)²`: the two-copy ReLU least-squares loss (METHODS.md E5).
 ///
 /// Its KL prox is solved in the dual: stationarity gives `p = z ⊙ exp(−σ Φᵀλ)` with
 /// `λ = (2/n)(Φp − y)`, and λ ∈ R^n is the minimiser of the strictly convex

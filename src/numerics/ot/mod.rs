@@ -1,4 +1,4 @@
-//! Entropic optimal transport on a 2-D parameter grid (seed 001 §9, SPEC E5).
+//! Entropic optimal transport on a 2-D parameter grid (seed 001 §9, METHODS.md E5).
 //!
 //! - [`grid`]: the grid θ = (w, b), densities, the ReLU feature map Φ;
 //! - [`gibbs`]: the Gibbs kernel ξ = exp(−c/ε), separable and log-domain;

@@ -1,7 +1,7 @@
 //! Global Wasserstein prox for small m: the prox objective min_σ of convex-in-the-distance
 //! pieces is not convex, and the inner GD from W^t finds a local minimiser. Enumerating every
 //! admissible σ, solving each fixed-σ subproblem by the same inner GD and keeping the best
-//! value gives the global minimiser (exactly so when F is convex, as in SPEC E1).
+//! value gives the global minimiser (exactly so when F is convex, as in METHODS.md E1).
 
 use ndarray::{Array2, ArrayView2};
 

@@ -1,4 +1,4 @@
-//! Observers of the inner iterations (SPEC E3 records the first K inner iterates). The solver
+//! Observers of the inner iterations (METHODS.md E3 records the first K inner iterates). The solver
 //! calls `observe` once per inner iterate V^k (k = 0 is W^t), before the update.
 
 /// Receives inner iterates: k, V^k (row-major m × d) and the assignment σ used at V^k.

@@ -190,7 +190,7 @@ fn first_iterates_observer_starts_at_the_previous_iterate() {
 
 #[test]
 fn frobenius_and_wasserstein_agree_for_tiny_gamma() {
-    // SPEC E4 claim at small γ: identity stays optimal, so both prox steps coincide.
+    // METHODS.md E4 claim at small γ: identity stays optimal, so both prox steps coincide.
     let (net, data) = sine_net(10);
     let problem = ReluProblem::new(&net, &data).expect("problem");
     let w = gaussian_init(10, 2, 0.5, 8);
@@ -232,7 +232,7 @@ fn report_key(r: &ProxStepReport) -> (Vec<u64>, Vec<u64>, Vec<usize>) {
 
 #[test]
 fn cycle_jump_is_bit_identical_to_the_plain_loop() {
-    // SPEC E4 setting (m = 50 sine, init scale 1e-2) at reduced scale. For small γ the inner
+    // METHODS.md E4 setting (m = 50 sine, init scale 1e-2) at reduced scale. For small γ the inner
     // loop reaches exact fixed points / short cycles within ~10³ iterations and jumps; for
     // large γ it chatters without exact repetition (no jump), which must also be unaffected.
     let (net, data) = sine_net(50);

@@ -1,4 +1,4 @@
-//! Initialisations (WILLIAMS.md A.0, App. D) and the per-neuron rescaling that sets δ.
+//! Initialisations (docs/METHODS.md E7 A.0, App. D) and the per-neuron rescaling that sets δ.
 //! Seeded ChaCha8 streams, as `model::gaussian_init`: bit-reproducible per seed. Draws are
 //! interleaved per neuron (a_i, b_i, c_i), so the first k neurons of a wider network have the
 //! same (a, b) as a width-k network with the same seed.
@@ -59,7 +59,7 @@ pub(crate) fn output_weight_squared(delta: f64, p: f64) -> f64 {
 
 /// Rescales every neuron (a, b, c) → (k a, k b, c/k), k > 0, which leaves f_z unchanged, so that
 /// c'² − a'² − b'² = δ: with P = |c| √(a² + b²) (invariant), c'² is the positive root of
-/// t² − δ t − P² = 0 and k = |c| / |c'| (WILLIAMS.md A.0). Error for a neuron with P = 0
+/// t² − δ t − P² = 0 and k = |c| / |c'| (docs/METHODS.md E7 A.0). Error for a neuron with P = 0
 /// (c = 0 or a = b = 0): the rescaling cannot change its δ's sign, so no k reaches every δ.
 pub fn set_delta(neurons: &Neurons, delta: f64) -> NumResult<Neurons> {
     neurons.check()?;

@@ -7,7 +7,7 @@ use crate::numerics::error::NumResult;
 /// K_RF(x, x') = E[relu(a x − b) relu(a x' − b)] for (a, b) ~ N(0, I₂): the degree-1 arc-cosine
 /// kernel of the vectors (x, 1), (x', 1), whose angle is |atan x − atan x'|:
 /// (1/2π) (|x − x'| + (π − |atan x − atan x'|)(1 + x x')). (The paper's eq. (26) as printed does
-/// not match Monte Carlo off the diagonal; WILLIAMS.md A.0.)
+/// not match Monte Carlo off the diagonal; docs/METHODS.md E7 A.0.)
 pub fn gaussian_rf_kernel(x: f64, x_prime: f64) -> f64 {
     let angle = (x.atan() - x_prime.atan()).abs();
     ((x - x_prime).abs() + (std::f64::consts::PI - angle) * (1.0 + x * x_prime)) / (2.0 * std::f64::consts::PI)

@@ -1,4 +1,4 @@
-//! E7 (WILLIAMS.md, Williams et al. 2019): a univariate two-layer ReLU network with trainable
+//! E7 (docs/METHODS.md E7, Williams et al. 2019): a univariate two-layer ReLU network with trainable
 //! a, b and c, f_z(x) = (1/α(m)) Σ c_i relu(a_i x − b_i), trained by full-batch GD on
 //! ½ Σ (f − y)²; the per-neuron δ_i = c_i² − a_i² − b_i² and its limits ±∞; the particle picture
 //! (knots, uv plane); the kernel limit (random-features kernel, natural cubic spline). Pure

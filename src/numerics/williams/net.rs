@@ -1,4 +1,4 @@
-//! The univariate two-layer ReLU network of Williams et al. 2019 (WILLIAMS.md A.0) with all of
+//! The univariate two-layer ReLU network of Williams et al. 2019 (docs/METHODS.md E7 A.0) with all of
 //! a, b, c trainable: f_z(x) = (1/α(m)) Σ_i c_i relu(a_i x − b_i), L(z) = ½ Σ_j (f_z(x_j) − y_j)²
 //! (a sum over samples). Parameters are stored row-major per neuron, z = (a_1, b_1, c_1, a_2, …),
 //! so that the generic [`Objective`] machinery and `descent::gradient_descent_step` run it.
@@ -249,7 +249,7 @@ impl Objective for WilliamsProblem {
         self.forward(z, ws)
     }
 
-    /// WILLIAMS.md A.0 (eq. (46) with its sign of b corrected):
+    /// docs/METHODS.md E7 A.0 (eq. (46) with its sign of b corrected):
     /// ∂L/∂a_i = (c_i/α) Σ_j 1_ij x_j ρ_j, ∂L/∂b_i = −(c_i/α) Σ_j 1_ij ρ_j,
     /// ∂L/∂c_i = (1/α) Σ_j relu(a_i x_j − b_i) ρ_j, 1_ij = 1[a_i x_j − b_i > 0].
     fn value_and_gradient(&self, z: &[f64], grad: &mut [f64], ws: &mut WilliamsWorkspace) -> f64 {

@@ -7,7 +7,7 @@ use super::net::Neurons;
 use crate::numerics::error::{NumResult, NumericsError};
 
 /// Fraction of the neurons that moved (|r_i| changed by more than `min_change` relative, r_i ∝
-/// c_i √(a_i² + b_i²)) whose final knot lies within `radius` of a sample: WILLIAMS.md A.5 uses
+/// c_i √(a_i² + b_i²)) whose final knot lies within `radius` of a sample: docs/METHODS.md E7 A.5 uses
 /// radius 0.02 and min_change 0.01. None if no neuron moved. Neurons with a_i = 0 have no knot
 /// and count as not clustered.
 pub fn knot_clustering_score(

@@ -388,7 +388,7 @@ fn min_norm_spline_distance(m: usize, seed: u64) -> f64 {
 
 #[test]
 fn min_norm_fit_approaches_the_natural_cubic_spline() {
-    // The m → ∞ limit is the natural spline to 7e-5 (WILLIAMS.md A.4); at width m the random-
+    // The m → ∞ limit is the natural spline to 7e-5 (docs/METHODS.md E7 A.4); at width m the random-
     // features Gram matrix fluctuates by O(m^{-1/2}). Measured sup |f − S| (seeds 1, 2, 3; examples/
     // williams_cost): m = 1e3: 0.028 0.042 0.049; 1e4: 0.022 0.016 0.014; 1e5: 0.0058 0.0071 0.0053,
     // i.e. ≤ 2.3/√m. Tolerance 5/√m at m = 1e5 (0.016), and the distance must shrink 1e3 → 1e5.

@@ -82,7 +82,7 @@ pub fn ntk_gram(problem: &WilliamsProblem, neurons: &Neurons) -> NumResult<Vec<f
 }
 
 /// η = fraction / λ_max(Θ): GD on ½‖f − y‖² is stable near a minimum for η < 2/λ_max of the
-/// Gauss–Newton matrix JᵀJ, whose non-zero spectrum is Θ's. WILLIAMS.md proposes fraction 0.5.
+/// Gauss–Newton matrix JᵀJ, whose non-zero spectrum is Θ's. docs/METHODS.md E7 proposes fraction 0.5.
 pub fn ntk_step_size(problem: &WilliamsProblem, neurons: &Neurons, fraction: f64) -> NumResult<f64> {
     let gram = ntk_gram(problem, neurons)?;
     let (values, _) = symmetric_eigen(&gram, problem.inputs().len())?;
