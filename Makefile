@@ -79,9 +79,10 @@ notebooks: notebook-tools $(if $(filter target/release/wgf,$(WGF)),build)
 	mkdir -p $(NB_TOOLS)/cache $(NB_TOOLS)/evcxr-build
 	$(NB_ENV) $(NB_VENV)/bin/python notebooks/run.py $(NOTEBOOKS)
 
-# Every cached Parquet table read with pyarrow against README's "Result tables" (needs the tables).
+# Every cached Parquet table read with pyarrow against `$(WGF) schema --json` (needs the tables and the binary;
+# CI passes WGF=target/debug/wgf).
 schema-check: $(NB_VENV)/.notebooks-installed
-	$(NB_VENV)/bin/python tests/parquet_schema.py
+	WGF=$(WGF) $(NB_VENV)/bin/python tests/parquet_schema.py
 
 clean:
 	rm -rf results figures/*.png figures/*.svg figures/.wgf-figures.json

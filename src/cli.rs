@@ -90,6 +90,13 @@ pub enum Command {
     },
     /// Print the Parquet files of a stage's cached tables, one per line.
     Show { stage: String },
+    /// Print every stage kind's result tables (columns, types, nulls, units, meanings) as Markdown
+    /// (docs/TABLES.md), or as JSON with --json.
+    Schema {
+        /// JSON for tools (tests/parquet_schema.py reads it) instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn main() -> anyhow::Result<ExitCode> {
@@ -123,6 +130,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Figures { stages, force } => cmd_figures(&cli, stages, *force),
         Command::Clean { unused } => cmd_clean(&cli, *unused),
         Command::Show { stage } => cmd_show(&cli, stage),
+        Command::Schema { json } => cmd_schema(*json),
     }
 }
 
@@ -376,4 +384,15 @@ fn cmd_show(cli: &Cli, stage: &str) -> anyhow::Result<ExitCode> {
     }
     paths.iter().for_each(|p| println!("{}", p.display()));
     Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_schema(json: bool) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let kinds = crate::experiments::schemas();
+    let text = if json { crate::tables::json(&kinds) } else { crate::tables::markdown(&kinds) };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // A reader that stops early (`wgf schema | head`) is not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the schema to stdout"),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

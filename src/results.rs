@@ -41,9 +41,11 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::DataFrame;
 
-use crate::experiments::{find_kind, StageTables};
+use crate::experiments::find_kind;
 use crate::pipeline::key::Key;
 use crate::pipeline::store::{stage_tables, CurrentRecord, Manifest, Store, StoreError};
+// The column helpers live in the leaf module `tables` (experiments use them too); re-exported for notebooks.
+pub use crate::tables::{column_f64, column_str, grid_spacing, StageTables};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
@@ -153,41 +155,7 @@ fn point_keys(info: &StageInfo) -> Vec<Key> {
 }
 
 fn info(record: CurrentRecord) -> StageInfo {
-    let tables = find_kind(&record.kind).map(|k| k.tables.iter().map(|t| t.to_string()).collect()).unwrap_or_default();
+    let tables =
+        find_kind(&record.kind).map(|k| k.table_names().iter().map(|t| t.to_string()).collect()).unwrap_or_default();
     StageInfo { name: record.stage.clone(), kind: record.kind.clone(), key: record.stage_key.clone(), tables, record }
-}
-
-/// A column by name, found by comparing names rather than through the frame's cached schema: in an evcxr notebook
-/// a DataFrame kept from an earlier cell can have a schema cache that a later cell's polars code cannot look up in
-/// (every column then seems "not found").
-fn find_column<'a>(frame: &'a DataFrame, name: &str) -> anyhow::Result<&'a polars::prelude::Column> {
-    frame.columns().iter().find(|c| c.name().as_str() == name).ok_or_else(|| {
-        let names: Vec<&str> = frame.columns().iter().map(|c| c.name().as_str()).collect();
-        anyhow::anyhow!("column `{name}` not found; the columns are: {}", names.join(", "))
-    })
-}
-
-/// A column as `f64`s (integers are converted), with an error naming the column if it is missing or not numeric.
-pub fn column_f64(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<f64>> {
-    use polars::prelude::DataType;
-    let col = find_column(frame, name)?;
-    let col = col.cast(&DataType::Float64).map_err(|e| anyhow::anyhow!("column `{name}` is not numeric: {e}"))?;
-    let values = col.f64().map_err(|e| anyhow::anyhow!("column `{name}`: {e}"))?;
-    Ok(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-}
-
-/// A string column, with an error naming the column if it is missing or not text.
-pub fn column_str(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<String>> {
-    let col = find_column(frame, name)?;
-    let values = col.str().map_err(|e| anyhow::anyhow!("column `{name}` is not text: {e}"))?;
-    Ok(values.iter().map(|v| v.unwrap_or_default().to_string()).collect())
-}
-
-/// The spacing of a regular grid from its coordinates: the smallest gap between distinct values (∞ if fewer than
-/// two distinct values).
-pub fn grid_spacing(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    v.dedup();
-    v.windows(2).map(|p| p[1] - p[0]).fold(f64::INFINITY, f64::min)
 }

@@ -1,29 +1,34 @@
-"""Checks every cached Parquet table against README.md's "Result tables" schema with an independent reader (pyarrow),
-so Python users can rely on the documented names, types and nulls (`make schema-check`; `.ci/run` calls it).
+"""Checks every cached Parquet table against the table declarations (`wgf schema --json`) with an independent
+reader (pyarrow), so Python users can rely on the documented names, order, types and nulls (`make schema-check`;
+`.ci/run` calls it).
 
-Reads only what the README documents: `results/<stage>/current.json` lists the points of a stage's last complete
-run, `results/<stage>/<key>/manifest.json` names each table's file. The stage's kind (from current.json) selects the
-README rows `kind/table`. Fails if a table or column is missing, extra, of another type, holds nulls the README
-does not allow, or if a README row cannot be parsed.
+Reads only what docs/TABLES.md documents: `results/<stage>/current.json` lists the points of a stage's last
+complete run, `results/<stage>/<key>/manifest.json` names each table's file. The stage's kind (from current.json)
+selects the declared tables `kind/table`. Fails if a table or column is missing, extra, out of order, of another
+type, or holds nulls the declaration does not allow.
 
-usage: parquet_schema.py [--readme README.md] [--results results]
+The wgf binary is $WGF if set (the Makefile passes its WGF), else the newest target/*/wgf.
+
+usage: parquet_schema.py [--results results]
 """
 
 import argparse
 import json
-import re
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-# README type word -> the Arrow types a reader may see (polars writes strings as string_view).
+# Declared type -> the Arrow types a reader may see (polars writes strings as string_view).
 TYPES = {
     "f64": {"double"},
     "u32": {"uint32"},
     "u64": {"uint64"},
     "i8": {"int8"},
     "str": {"string", "large_string", "string_view"},
+    "bool": {"bool"},
 }
 
 
@@ -31,46 +36,37 @@ class SchemaError(Exception):
     pass
 
 
-def parse_readme(text):
-    """{"kind/table": {column: (type, nullable)}} from the markdown table under "## Result tables"."""
-    section = re.search(r"^## Result tables\n(.*?)(?=^## )", text, re.S | re.M)
-    if not section:
-        raise SchemaError('README has no "## Result tables" section')
-    schema, current = {}, None
-    for n, line in enumerate(section.group(1).splitlines(), 1):
-        if not line.startswith("|") or line.startswith("|---") or line.startswith("| table "):
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 3:
-            raise SchemaError(f"README Result tables row {n}: expected | table | column | type | meaning |: {line}")
-        table, columns, types = cells[0], cells[1], cells[2]
-        if table:
-            current = table.strip("`")
-            schema.setdefault(current, {})
-        if current is None or "/" not in current:
-            raise SchemaError(f"README Result tables row {n}: no `kind/table` in the first column: {line}")
-        names = re.findall(r"`([^`]+)`", columns)
-        words = [w.strip() for w in types.split(",") if w.strip()]
-        nullable = any(w.startswith("null") for w in words)
-        words = [w for w in words if not w.startswith("null")]
-        repeat = bool(words) and words[-1].endswith("…")
-        words = [w.rstrip("…") for w in words]
-        if len(words) == 1:
-            words = words * len(names)
-        elif repeat and len(words) < len(names):
-            words += [words[-1]] * (len(names) - len(words))
-        if not names or len(words) != len(names) or any(w not in TYPES for w in words):
-            raise SchemaError(
-                f"README Result tables, `{current}` row {n}: cannot match columns {names} with types {types!r} "
-                f"(types are {', '.join(TYPES)}, optionally `null …`)"
-            )
-        for name, word in zip(names, words):
-            schema[current][name] = (word, nullable)
+def find_wgf(root):
+    """The wgf binary: $WGF, else the most recently built target/*/wgf."""
+    given = os.environ.get("WGF")
+    if given:
+        path = Path(given)
+        if not path.is_file():
+            raise SchemaError(f"WGF={given} is not a file; build it (`make build` or `cargo build`) or unset WGF")
+        return path
+    built = sorted(root.glob("target/*/wgf"), key=lambda p: p.stat().st_mtime, reverse=True)
+    if not built:
+        raise SchemaError("no wgf binary at target/*/wgf; run `cargo build` or set WGF=path/to/wgf")
+    return built[0]
+
+
+def load_schema(wgf):
+    """{"kind/table": {column: (type, nullable)}} in declaration order, from `wgf schema --json`."""
+    out = subprocess.run([str(wgf), "schema", "--json"], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SchemaError(f"`{wgf} schema --json` failed: {out.stderr.strip()}")
+    schema = {}
+    for kind in json.loads(out.stdout)["kinds"]:
+        for table in kind["tables"]:
+            columns = {c["name"]: (c["type"], c["nullable"]) for c in table["columns"]}
+            unknown = sorted({t for t, _ in columns.values()} - set(TYPES))
+            if unknown:
+                raise SchemaError(f"`{kind['kind']}/{table['name']}` declares types {unknown} this check does not know")
+            schema[f"{kind['kind']}/{table['name']}"] = columns
     return schema
 
 
-def check(readme, results):
-    schema = parse_readme(readme.read_text(encoding="utf-8"))
+def check(schema, results):
     problems, checked, kinds_seen = [], 0, set()
     stages = sorted(p.parent for p in results.glob("*/current.json"))
     if not stages:
@@ -80,7 +76,7 @@ def check(readme, results):
         stage, kind = current["stage"], current["kind"]
         documented = {k.split("/", 1)[1]: cols for k, cols in schema.items() if k.split("/", 1)[0] == kind}
         if not documented:
-            problems.append(f"stage {stage}: kind `{kind}` has no table in the README")
+            problems.append(f"stage {stage}: kind `{kind}` declares no table (`wgf schema`)")
             continue
         kinds_seen.add(kind)
         for point in current["points"]:
@@ -89,7 +85,7 @@ def check(readme, results):
             if set(manifest["tables"]) != set(documented):
                 problems.append(
                     f"{stage}/{point['key'][:12]}: tables {sorted(manifest['tables'])}, "
-                    f"README documents {sorted(documented)} for kind `{kind}`"
+                    f"declared {sorted(documented)} for kind `{kind}`"
                 )
             for table, record in sorted(manifest["tables"].items()):
                 cols = documented.get(table)
@@ -97,42 +93,44 @@ def check(readme, results):
                     continue
                 path = entry / record["file"]
                 data = pq.read_table(path)
-                where = f"{stage}/{point['key'][:12]}/{record['file']} (README `{kind}/{table}`)"
+                where = f"{stage}/{point['key'][:12]}/{record['file']} (`{kind}/{table}`)"
                 names = data.schema.names
                 if set(names) != set(cols):
                     missing, extra = sorted(set(cols) - set(names)), sorted(set(names) - set(cols))
-                    problems.append(f"{where}: columns missing {missing}, not in the README {extra}")
+                    problems.append(f"{where}: columns missing {missing}, not declared {extra}")
+                elif names != list(cols):
+                    problems.append(f"{where}: columns in the order {names}, declared {list(cols)}")
                 for field in data.schema:
                     if field.name not in cols:
                         continue
                     word, nullable = cols[field.name]
                     if str(field.type) not in TYPES[word]:
-                        problems.append(f"{where}: column `{field.name}` is {field.type}, README says {word}")
+                        problems.append(f"{where}: column `{field.name}` is {field.type}, declared {word}")
                     nulls = data.column(field.name).null_count
                     if nulls and not nullable:
-                        problems.append(f"{where}: column `{field.name}` has {nulls} null(s), README allows none")
+                        problems.append(f"{where}: column `{field.name}` has {nulls} null(s), declared without nulls")
                 checked += 1
     for kind_table in sorted(schema):
         if kind_table.split("/", 1)[0] not in kinds_seen:
-            print(f"note: README table `{kind_table}` not checked (no stage of that kind has results)")
+            print(f"note: declared table `{kind_table}` not checked (no stage of that kind has results)")
     return checked, len(stages), problems
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     root = Path(__file__).resolve().parent.parent
-    ap.add_argument("--readme", type=Path, default=root / "README.md")
     ap.add_argument("--results", type=Path, default=root / "results")
     args = ap.parse_args()
     try:
-        checked, stages, problems = check(args.readme, args.results)
+        wgf = find_wgf(root)
+        checked, stages, problems = check(load_schema(wgf), args.results)
     except SchemaError as e:
         print(f"schema check: {e}", file=sys.stderr)
         return 1
     for p in problems:
         print(f"MISMATCH {p}", file=sys.stderr)
     verdict = f"{len(problems)} mismatch(es)" if problems else "all match"
-    print(f"schema check: {checked} Parquet files of {stages} stages against {args.readme.name}: {verdict}")
+    print(f"schema check: {checked} Parquet files of {stages} stages against `{wgf} schema --json`: {verdict}")
     return 1 if problems else 0
 
 

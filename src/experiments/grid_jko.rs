@@ -13,6 +13,7 @@ use crate::numerics::ot::grid::{gaussian_density, sine_data, stack_copies, Grid2
 use crate::numerics::ot::jko::{jko_step, JkoOptions, JkoStep, WarmStart};
 use crate::numerics::ot::kernel::GibbsKernel;
 use crate::numerics::ot::kl_prox::{Objective, ReluLeastSquares};
+use crate::tables::{col, ColumnSchema, DType, TableSchema};
 
 pub struct GridJko;
 
@@ -197,10 +198,68 @@ fn flow(p: &GridJkoParams, progress: &(dyn Fn(f64) + Sync)) -> anyhow::Result<Ro
     Ok(rows)
 }
 
+const EPS: ColumnSchema = col("eps", DType::F64, "1", "entropic regularisation ε");
+
+const STEPS: TableSchema = TableSchema {
+    name: "steps",
+    about: "one row per JKO step (step 0 is p₀, whose step columns are null)",
+    columns: &[
+        EPS,
+        col("tau", DType::F64, "1", "JKO step τ"),
+        col("step", DType::U32, "index", "JKO step t (0 = p₀)"),
+        col(
+            "time",
+            DType::F64,
+            "1",
+            "gradient-flow time t·τ/2 (the cost is |θ − θ'|² without ½, so a step advances the flow by τ/2)",
+        ),
+        col("loss", DType::F64, "1", "f(p_t) = (1/n) Σ_j (Φp_t − y)_j²"),
+        col("energy", DType::F64, "1", "W_ε(p_t, p_{t−1}) + τ f(p_t)").nullable(),
+        col("w_eps", DType::F64, "1", "W_ε(p_t, p_{t−1}) = ⟨c, π⟩ + ε Σ π(log π − 1)").nullable(),
+        col("transport_cost", DType::F64, "1", "⟨c, π⟩ alone").nullable(),
+        col(
+            "marginal_err_q",
+            DType::F64,
+            "1",
+            "‖b ⊙ ξᵀa − q‖/‖q‖ at the last Dykstra iteration, q = p_{t−1} (a stopping criterion of Algorithm 1)",
+        )
+        .nullable(),
+        col(
+            "marginal_err_p",
+            DType::F64,
+            "1",
+            "‖a ⊙ ξb − p‖/‖q‖ at the last Dykstra iteration, p the prox output (a stopping criterion of Algorithm 1)",
+        )
+        .nullable(),
+        col("iterations", DType::U32, "count", "Dykstra iterations of the step (0 at step 0)"),
+        col("mass_plus", DType::F64, "1", "mass of the α = +1 copy (0.5, conserved to 1e-12)"),
+        col("mass_minus", DType::F64, "1", "mass of the α = −1 copy (0.5, conserved to 1e-12)"),
+    ],
+};
+
+const DENSITY: TableSchema = TableSchema {
+    name: "density",
+    about: "one row per sign copy and grid point, at the `snapshots` evenly spaced steps",
+    columns: &[
+        EPS,
+        col("step", DType::U32, "index", "JKO step t"),
+        col("sign", DType::I8, "1", "the copy's output sign α = ±1"),
+        col("w", DType::F64, "1", "grid point θ = (w, b): weight"),
+        col("b", DType::F64, "1", "grid point θ = (w, b): bias"),
+        col("p", DType::F64, "1", "mass at that grid point"),
+    ],
+};
+
+const DATA: TableSchema = TableSchema {
+    name: "data",
+    about: "one row per data point (sine, y = sin πx)",
+    columns: &[EPS, col("x", DType::F64, "1", "data input x_j"), col("y", DType::F64, "1", "label y_j = sin πx_j")],
+};
+
 impl Experiment for GridJko {
     const KIND: &'static str = "grid_jko";
     const VERSION: u32 = 1;
-    const TABLES: &'static [&'static str] = &["steps", "density", "data"];
+    const TABLES: &'static [TableSchema] = &[STEPS, DENSITY, DATA];
     const ABOUT: &'static str = "E5: entropic JKO flow of the ReLU objective on a (w, b) grid, two sign copies";
     type Params = GridJkoParams;
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{check, Experiment, ParamError, RunContext, StageTables, Table, Validate};
 use crate::numerics::model::{Data, LossNorm, ReluNet, Scaling};
-use crate::results::{column_f64, grid_spacing};
+use crate::tables::{col, column_f64, grid_spacing, ColumnSchema, DType, TableSchema};
 
 pub struct GridVsGd;
 
@@ -120,10 +120,55 @@ fn sample_particles(src: &Source, m: usize, seed: u64, jitter: bool) -> (Vec<f64
     (alpha, w)
 }
 
+const M: ColumnSchema = col("m", DType::U32, "count", "number of particles");
+const SEED: ColumnSchema = col("seed", DType::U64, "id", "sampling seed");
+
+const LOSS: TableSchema = TableSchema {
+    name: "loss",
+    about: "one row per JKO step of the source",
+    columns: &[
+        M,
+        SEED,
+        col("step", DType::U32, "index", "JKO step index"),
+        col("time", DType::F64, "1", "the same flow time t·τ/2 as the source"),
+        col("loss", DType::F64, "1", "mean-field loss (1/n) Σ_j ((1/m) Σ_i α_i relu(w_i x_j + b_i) − y_j)²"),
+    ],
+};
+
+const PARTICLES: TableSchema = TableSchema {
+    name: "particles",
+    about: "one row per particle at the source's snapshot steps",
+    columns: &[
+        M,
+        SEED,
+        col("step", DType::U32, "index", "JKO step index"),
+        col("particle", DType::U32, "index", "particle index i"),
+        col("alpha", DType::I8, "1", "output sign of the particle"),
+        col("w", DType::F64, "1", "particle weight"),
+        col("b", DType::F64, "1", "particle bias"),
+    ],
+};
+
+const COMPARISON: TableSchema = TableSchema {
+    name: "comparison",
+    about: "one row per ε of the source",
+    columns: &[
+        M,
+        SEED,
+        col("eps", DType::F64, "1", "the source's entropic regularisation ε"),
+        col("grid_n", DType::U32, "count", "grid points per axis"),
+        col("final_loss_jko", DType::F64, "1", "JKO loss at the last step"),
+        col("final_loss_gd", DType::F64, "1", "GD loss at the last step"),
+        col("max_loss_gap", DType::F64, "1", "max over steps of |loss_JKO − loss_GD|"),
+        col("second_moment_jko", DType::F64, "1", "E|θ|² of the final JKO measure (spread)"),
+        col("second_moment_gd", DType::F64, "1", "E|θ|² of the final GD particles (spread)"),
+    ],
+};
+
 impl Experiment for GridVsGd {
     const KIND: &'static str = "grid_vs_gd";
     const VERSION: u32 = 1;
-    const TABLES: &'static [&'static str] = &["loss", "particles", "comparison"];
+    const TABLES: &'static [TableSchema] = &[LOSS, PARTICLES, COMPARISON];
     const ABOUT: &'static str = "E5: mean-field particle GD from the JKO stage's p₀, same time axis";
     type Params = GridVsGdParams;
 

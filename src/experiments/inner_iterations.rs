@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{check, Experiment, ParamError, RunContext, Table, Validate};
 use crate::numerics::model::{Data, LossNorm, ReluNet, ReluProblem, Scaling};
 use crate::numerics::prox::{FirstIterates, InnerStopping, ProxConfig, ProxDistance, ProxSolver};
+use crate::tables::{col, DType, TableSchema};
 
 pub struct InnerIterations;
 
@@ -62,10 +63,30 @@ impl Validate for InnerIterationsParams {
     }
 }
 
+const INNER: TableSchema = TableSchema {
+    name: "inner",
+    about: "one row per distance, inner iteration and particle",
+    columns: &[
+        col("gamma", DType::F64, "1", "prox step γ"),
+        col("distance", DType::Str, "label", "`frobenius` or `wasserstein`"),
+        col("iteration", DType::U32, "index", "inner iteration k (0 = W^t)"),
+        col("particle", DType::U32, "index", "particle index"),
+        col("alpha", DType::I8, "1", "output sign of the particle"),
+        col("w", DType::F64, "1", "weight of the particle at iteration k"),
+        col("b", DType::F64, "1", "bias of the particle at iteration k"),
+        col(
+            "assigned_to",
+            DType::U32,
+            "index",
+            "σ(i): the start W^t_σ(i) the particle is pulled toward at iteration k",
+        ),
+    ],
+};
+
 impl Experiment for InnerIterations {
     const KIND: &'static str = "inner_iterations";
     const VERSION: u32 = 1;
-    const TABLES: &'static [&'static str] = &["inner"];
+    const TABLES: &'static [TableSchema] = &[INNER];
     const ABOUT: &'static str = "E3: first K inner iterations of one prox step, two particles, both distances";
     type Params = InnerIterationsParams;
 
@@ -115,7 +136,7 @@ impl Experiment for InnerIterations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{column_f64, column_str};
+    use crate::tables::{column_f64, column_str};
 
     #[test]
     fn wasserstein_swaps_and_pulls_toward_the_other_start() {

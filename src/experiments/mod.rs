@@ -1,11 +1,11 @@
 //! Stage kinds: each is a function from typed parameters to result tables.
 //!
-//! Adding an experiment is one file here implementing [`Experiment`], one line in [`KINDS`], one block in
-//! pipeline.yaml and one figure function in `figures/`.
+//! Adding an experiment is one file here implementing [`Experiment`] (its tables declared in `TABLES`, then
+//! `wgf schema > docs/TABLES.md`), one line in [`KINDS`], one block in pipeline.yaml and one figure function in
+//! `figures/`.
 
 use std::collections::BTreeMap;
 
-use polars::prelude::DataFrame;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
@@ -19,21 +19,8 @@ pub mod three_point;
 pub mod three_point_summary;
 pub mod two_point;
 
-/// One named result table of a point, e.g. `iterates`.
-#[derive(Debug, Clone)]
-pub struct Table {
-    pub name: String,
-    pub frame: DataFrame,
-}
-
-impl Table {
-    pub fn new(name: &str, frame: DataFrame) -> Table {
-        Table { name: name.to_string(), frame }
-    }
-}
-
-/// The tables of an upstream stage, by table name, all points concatenated in plan order.
-pub type StageTables = BTreeMap<String, DataFrame>;
+use crate::tables::{KindSchema, TableSchema};
+pub use crate::tables::{StageTables, Table};
 
 /// What a running point may use besides its parameters.
 pub struct RunContext<'a> {
@@ -76,8 +63,9 @@ pub trait Experiment {
     const KIND: &'static str;
     /// Bump when the numerics change: old cache entries then become stale.
     const VERSION: u32;
-    /// Names of the tables every point produces.
-    const TABLES: &'static [&'static str];
+    /// The tables every point produces, in order, with their typed columns: the one declaration the runner
+    /// checks every point against and `wgf schema` (docs/TABLES.md) prints.
+    const TABLES: &'static [TableSchema];
     /// One line for `wgf dag` and the README.
     const ABOUT: &'static str;
     type Params: DeserializeOwned + Serialize + Validate;
@@ -88,7 +76,7 @@ pub trait Experiment {
 pub struct Kind {
     pub name: &'static str,
     pub version: u32,
-    pub tables: &'static [&'static str],
+    pub tables: &'static [TableSchema],
     pub about: &'static str,
     /// Raw parameters → canonical typed parameters (defaults filled in), or the first problem found.
     pub resolve: fn(&Value) -> Result<Value, ParamError>,
@@ -118,6 +106,18 @@ pub static KINDS: &[Kind] = &[
     kind::<grid_jko::GridJko>(),
     kind::<grid_vs_gd::GridVsGd>(),
 ];
+
+impl Kind {
+    /// The names of the tables every point produces, in declaration order.
+    pub fn table_names(&self) -> Vec<&'static str> {
+        self.tables.iter().map(|t| t.name).collect()
+    }
+}
+
+/// Every kind's table declarations, for `wgf schema` and docs/TABLES.md.
+pub fn schemas() -> Vec<KindSchema> {
+    KINDS.iter().map(|k| KindSchema { kind: k.name, about: k.about, tables: k.tables }).collect()
+}
 
 pub fn find_kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)

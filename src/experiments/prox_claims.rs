@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Experiment, ParamError, RunContext, Table, Validate};
 use crate::numerics::model::Data;
-use crate::results::{column_f64, column_str};
+use crate::tables::{col, column_f64, column_str, ColumnSchema, DType, TableSchema};
 
 pub struct ProxClaims;
 
@@ -109,10 +109,46 @@ fn inactive_table(particles: &DataFrame, xs: &[f64]) -> anyhow::Result<DataFrame
     )?)
 }
 
+const SEED: ColumnSchema = col("seed", DType::U64, "id", "seed of the initialisation");
+const GAMMA: ColumnSchema = col("gamma", DType::F64, "1", "prox step γ");
+
+const LOSS_GAP: TableSchema = TableSchema {
+    name: "loss_gap",
+    about: "one row per γ: claim (1), the distances nearly coincide at small γ",
+    columns: &[
+        GAMMA,
+        col("max_abs_loss_gap", DType::F64, "1", "largest |loss_F − loss_W| over seeds and steps"),
+        col("max_rel_loss_gap", DType::F64, "1", "largest |loss_F − loss_W| / loss_F over seeds and steps"),
+    ],
+};
+
+const FINAL_LOSS: TableSchema = TableSchema {
+    name: "final_loss",
+    about: "one row per (seed, γ): claim (2), the losses after the last prox step",
+    columns: &[
+        SEED,
+        GAMMA,
+        col("final_loss_frobenius", DType::F64, "1", "loss after the last Frobenius prox step"),
+        col("final_loss_wasserstein", DType::F64, "1", "loss after the last Wasserstein prox step"),
+    ],
+};
+
+const INACTIVE_NEURONS: TableSchema = TableSchema {
+    name: "inactive_neurons",
+    about: "one row per (seed, γ): claim (3), inactive neurons move only under Wasserstein",
+    columns: &[
+        SEED,
+        GAMMA,
+        col("inactive_at_start", DType::U32, "count", "neurons with w x_j + b ≤ 0 on every data point at W⁰"),
+        col("moved_frobenius", DType::U32, "count", "of those, how many ever move under Frobenius"),
+        col("moved_wasserstein", DType::U32, "count", "of those, how many ever move under Wasserstein"),
+    ],
+};
+
 impl Experiment for ProxClaims {
     const KIND: &'static str = "prox_claims";
     const VERSION: u32 = 1;
-    const TABLES: &'static [&'static str] = &["loss_gap", "final_loss", "inactive_neurons"];
+    const TABLES: &'static [TableSchema] = &[LOSS_GAP, FINAL_LOSS, INACTIVE_NEURONS];
     const ABOUT: &'static str = "E4: the seed's three claims counted over every seed of a prox_sweep stage";
     type Params = ProxClaimsParams;
 

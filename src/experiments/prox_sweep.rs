@@ -13,6 +13,7 @@ use super::params::{DistanceParam, LossNormParam, ScalingParam};
 use super::{check, Experiment, ParamError, RunContext, Table, Validate};
 use crate::numerics::model::{gaussian_init, Data, ReluNet, ReluProblem};
 use crate::numerics::prox::{InnerStopping, NoObserver, ProxConfig, ProxSolver, ProxStepReport};
+use crate::tables::{col, ColumnSchema, DType, TableSchema};
 
 pub struct ProxSweep;
 
@@ -153,6 +154,63 @@ pub fn run_prox_path(p: &ProxSweepParams, progress: &(dyn Fn(f64) + Sync)) -> an
     Ok(run)
 }
 
+const SEED: ColumnSchema = col("seed", DType::U64, "id", "seed of the initialisation");
+const DISTANCE: ColumnSchema = col("distance", DType::Str, "label", "`frobenius` or `wasserstein`");
+const GAMMA: ColumnSchema = col("gamma", DType::F64, "1", "prox step γ");
+const STEP: ColumnSchema = col("step", DType::U32, "index", "prox step t (0 = W⁰)");
+
+const STEPS: TableSchema = TableSchema {
+    name: "steps",
+    about: "one row per prox step (step 0 is W⁰, whose step columns are null)",
+    columns: &[
+        SEED,
+        DISTANCE,
+        GAMMA,
+        STEP,
+        col("loss", DType::F64, "1", "F(W^t) = (1/n) Σ_j (f(X_j) − y_j)² (`loss_norm: mse`)"),
+        col("dist_frob", DType::F64, "1", "d_F between W^t and W^{t−1}, with the 1/m of SPEC §0").nullable(),
+        col("dist_w2", DType::F64, "1", "d_W between W^t and W^{t−1}, with the 1/m of SPEC §0").nullable(),
+        col(
+            "frac_permuted",
+            DType::F64,
+            "1",
+            "fraction of neurons i with σ(i) ≠ i in the optimal assignment W^t → W^{t−1}",
+        )
+        .nullable(),
+        col("inner_iters", DType::U64, "count", "inner GD updates used (0 at step 0)"),
+        col("residual", DType::F64, "1", "final stationarity residual ‖∇F(V) + (1/(mγ))(V − W_σ)‖").nullable(),
+        col("prox_objective", DType::F64, "1", "F(W^t) + d(W^t, W^{t−1})/(2γ) with the step's distance").nullable(),
+        col(
+            "lap_solves",
+            DType::U64,
+            "count",
+            "inner iterations that re-solved the assignment (Wasserstein; a diagnostic, extrapolated from one period \
+             when the inner loop jumps over an exact cycle)",
+        ),
+    ],
+};
+
+const PARTICLES: TableSchema = TableSchema {
+    name: "particles",
+    about: "one row per neuron per prox step",
+    columns: &[
+        SEED,
+        DISTANCE,
+        GAMMA,
+        STEP,
+        col("particle", DType::U32, "index", "neuron index i"),
+        col("alpha", DType::I8, "1", "output sign α_i (alternating, +1 first)"),
+        col("w", DType::F64, "1", "weight w_i at step t"),
+        col("b", DType::F64, "1", "bias b_i at step t"),
+    ],
+};
+
+const TIMING: TableSchema = TableSchema {
+    name: "timing",
+    about: "one row per prox step from step 1: the one table exempt from bit-identity",
+    columns: &[SEED, DISTANCE, GAMMA, STEP, col("seconds", DType::F64, "s", "wall time of the prox step")],
+};
+
 fn steps_table(p: &ProxSweepParams, run: &SweepRun) -> PolarsResult<DataFrame> {
     let rows = run.reports.len() + 1;
     let r = &run.reports;
@@ -210,7 +268,7 @@ impl Experiment for ProxSweep {
     const KIND: &'static str = "prox_sweep";
     // 2: the inner loop jumps over exact cycles; `lap_solves` is then extrapolated (all other columns unchanged).
     const VERSION: u32 = 2;
-    const TABLES: &'static [&'static str] = &["steps", "particles", "timing"];
+    const TABLES: &'static [TableSchema] = &[STEPS, PARTICLES, TIMING];
     const ABOUT: &'static str =
         "E4: Frobenius vs Wasserstein proximal point on a ReLU network, per (seed, distance, γ)";
     type Params = ProxSweepParams;
@@ -253,7 +311,7 @@ mod tests {
         assert_eq!(tables[0].frame.height(), 4);
         assert_eq!(tables[1].frame.height(), 4 * 8);
         assert_eq!(tables[2].frame.height(), 3);
-        let loss = crate::results::column_f64(&tables[0].frame, "loss").unwrap();
+        let loss = crate::tables::column_f64(&tables[0].frame, "loss").unwrap();
         assert!(loss.windows(2).all(|l| l[1] <= l[0]), "a prox step never increases F: {loss:?}");
     }
 

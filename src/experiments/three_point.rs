@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::params::LossNormParam;
 use super::{check, Experiment, ParamError, RunContext, Table, Validate};
 use crate::numerics::model::{Data, ReluNet, Scaling};
+use crate::tables::{col, DType, TableSchema};
 
 pub struct ThreePoint;
 
@@ -83,10 +84,32 @@ pub fn gradient_descent_path(p: &ThreePointParams) -> GdPath {
     path
 }
 
+const LAMBDA: crate::tables::ColumnSchema = col("lambda", DType::F64, "1", "GD learning rate λ");
+
+const ITERATES: TableSchema = TableSchema {
+    name: "iterates",
+    about: "one row per GD step",
+    columns: &[
+        LAMBDA,
+        col("step", DType::U32, "index", "GD step t (0 = W⁰)"),
+        col("w", DType::F64, "1", "weight of the neuron W^t = (w, b)"),
+        col("b", DType::F64, "1", "bias of the neuron W^t = (w, b)"),
+        col("loss", DType::F64, "1", "F(W^t) in the `loss_norm` normalisation"),
+        col("pattern", DType::Str, "label", "activation pattern s_j = 1[w x_j + b > 0] for x = 1, 2, 4, e.g. `111`"),
+        col("loss_norm", DType::Str, "label", "`half_mse` = (1/2n) Σ e² or `mse` = (1/n) Σ e²"),
+    ],
+};
+
+const DATA: TableSchema = TableSchema {
+    name: "data",
+    about: "one row per data point (repeated per sweep point)",
+    columns: &[LAMBDA, col("x", DType::F64, "1", "data input x_j"), col("y", DType::F64, "1", "label y_j = a x_j")],
+};
+
 impl Experiment for ThreePoint {
     const KIND: &'static str = "three_point";
     const VERSION: u32 = 1;
-    const TABLES: &'static [&'static str] = &["iterates", "data"];
+    const TABLES: &'static [TableSchema] = &[ITERATES, DATA];
     const ABOUT: &'static str = "E2: one ReLU neuron, three points on y = 2x, plain GD (seed 000 §7)";
     type Params = ThreePointParams;
 

@@ -6,7 +6,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{Experiment, ParamError, RunContext, Table, Validate};
-use crate::results::{column_f64, column_str};
+use crate::tables::{col, column_f64, column_str, DType, TableSchema};
 
 pub struct ThreePointSummary;
 
@@ -26,10 +26,27 @@ impl Validate for SummaryParams {
     }
 }
 
+const SUMMARY: TableSchema = TableSchema {
+    name: "summary",
+    about: "one row per learning rate of the source stage",
+    columns: &[
+        col("lambda", DType::F64, "1", "GD learning rate λ"),
+        col("final_loss", DType::F64, "1", "loss at the last step"),
+        col("best_loss", DType::F64, "1", "smallest loss seen"),
+        col(
+            "died_at_step",
+            DType::U32,
+            "index",
+            "first step whose pattern is all zeros (the neuron is dead), null if never",
+        )
+        .nullable(),
+    ],
+};
+
 impl Experiment for ThreePointSummary {
     const KIND: &'static str = "three_point_summary";
     const VERSION: u32 = 1;
-    const TABLES: &'static [&'static str] = &["summary"];
+    const TABLES: &'static [TableSchema] = &[SUMMARY];
     const ABOUT: &'static str = "per learning rate: final and best loss, step at which the neuron died";
     type Params = SummaryParams;
 

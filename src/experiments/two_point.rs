@@ -10,6 +10,7 @@ use crate::numerics::prox::ProxStepReport;
 use crate::numerics::two_point::{
     closed_form_path, frobenius_step, points, two_point_paths, wasserstein_global_step, wasserstein_local_step,
 };
+use crate::tables::{col, DType, TableSchema};
 
 pub struct TwoPoint;
 
@@ -71,10 +72,31 @@ impl Rows {
     }
 }
 
+const PATHS: TableSchema = TableSchema {
+    name: "paths",
+    about: "one row per method and prox step",
+    columns: &[
+        col("gamma", DType::F64, "1", "prox step γ"),
+        col(
+            "method",
+            DType::Str,
+            "label",
+            "`frobenius`, `wasserstein_local` (inner GD from W^t) or `wasserstein_global` (all assignments)",
+        ),
+        col("step", DType::U32, "index", "prox step t (0 = (0, 1))"),
+        col("x", DType::F64, "1", "first particle after step t, computed by the prox solver"),
+        col("y", DType::F64, "1", "second particle after step t, computed by the prox solver"),
+        col("x_closed_form", DType::F64, "1", "`x` from the closed-form recurrences (SPEC E1)"),
+        col("y_closed_form", DType::F64, "1", "`y` from the closed-form recurrences (SPEC E1)"),
+        col("frac_permuted", DType::F64, "1", "fraction of particles whose optimal partner at W^t is not themselves"),
+        col("inner_iters", DType::U64, "count", "inner GD updates of the step (residual < `tol`)"),
+    ],
+};
+
 impl Experiment for TwoPoint {
     const KIND: &'static str = "two_point";
     const VERSION: u32 = 1;
-    const TABLES: &'static [&'static str] = &["paths"];
+    const TABLES: &'static [TableSchema] = &[PATHS];
     const ABOUT: &'static str = "E1: two 1-D particles, f = ½(x − 4)², Frobenius / Wasserstein local / global prox";
     type Params = TwoPointParams;
 
@@ -109,7 +131,7 @@ impl Experiment for TwoPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{column_f64, column_str};
+    use crate::tables::{column_f64, column_str};
 
     #[test]
     fn table_matches_closed_forms_on_both_sides_of_one_third() {

@@ -8,8 +8,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, colour, label_font, log_floor, plot_err, tick_font, title_font, Figure, BLUE, RED};
-use crate::experiments::StageTables;
-use crate::results::{column_f64, grid_spacing, Results, StageInfo};
+use crate::results::{Results, StageInfo};
+use crate::tables::{column_f64, grid_spacing, StageTables};
 
 /// Rows of a table grouped by the value of `key`, in first-appearance order.
 fn groups(keys: &[f64]) -> Vec<(f64, Vec<usize>)> {

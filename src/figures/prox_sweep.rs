@@ -8,7 +8,8 @@ use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
 use super::style::{self, label_font, plot_err, tick_font, Figure, BLUE, RED};
-use crate::results::{column_f64, column_str, Results, StageInfo};
+use crate::results::{Results, StageInfo};
+use crate::tables::{column_f64, column_str};
 
 /// Per-γ figures are drawn only for sweeps with at most this many γ (the fine grid gets the summary only).
 const MAX_GAMMAS_FOR_DETAIL: usize = 8;

@@ -7,8 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, colour, label_font, log_floor, plot_err, tick_font, title_font, Figure};
-use crate::experiments::StageTables;
-use crate::results::{column_f64, column_str, Results, StageInfo};
+use crate::results::{Results, StageInfo};
+use crate::tables::{column_f64, column_str, StageTables};
 
 /// One GD run (one λ) read back from the `iterates` table.
 struct Run {

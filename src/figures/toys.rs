@@ -8,7 +8,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style::{self, colour, label_font, plot_err, tick_font, title_font, Figure, BLUE, RED};
-use crate::results::{column_f64, column_str, Results, StageInfo};
+use crate::results::{Results, StageInfo};
+use crate::tables::{column_f64, column_str};
 
 const METHODS: [(&str, &str); 3] = [
     ("frobenius", "Frobenius prox"),

@@ -13,6 +13,7 @@ use super::plan::{Plan, PlannedStage, Point};
 use super::progress::{PointOutcome, Progress};
 use super::store::{now_unix, stage_tables, CurrentPoint, CurrentRecord, Manifest, Store, StoreError};
 use crate::experiments::{Kind, RunContext, StageTables, Table};
+use crate::tables::check_tables;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -155,7 +156,7 @@ pub(crate) fn missing_points(
 ) -> Result<Vec<usize>, StoreError> {
     let mut missing = Vec::new();
     for (i, point) in stage.points.iter().enumerate() {
-        match store.read_complete_entry(&stage.name, &point.key, stage.kind.tables) {
+        match store.read_complete_entry(&stage.name, &point.key, &stage.kind.table_names()) {
             Ok(Some(_)) if !forced => summary.cached += 1,
             Ok(_) => missing.push(i),
             Err(StoreError::Corrupt { path, problem }) => {
@@ -226,7 +227,7 @@ pub(crate) fn input_tables(
 ) -> Result<BTreeMap<String, StageTables>, StoreError> {
     let mut out = BTreeMap::new();
     for (name, kind, keys) in upstream {
-        let tables = stage_tables(store, &name, &keys, kind.tables)?;
+        let tables = stage_tables(store, &name, &keys, &kind.table_names())?;
         out.insert(name, tables);
     }
     Ok(out)
@@ -265,6 +266,12 @@ pub(crate) fn compute_and_store(
     let started = now_unix();
     let clock = Instant::now();
     let tables = compute(kind, &point.params, inputs, report)?;
+    check_tables(kind.tables, &tables).map_err(|e| {
+        format!(
+            "stage `{stage}`: {e}: the `{}` kind does not match its table declaration (a bug; please report it)",
+            kind.name
+        )
+    })?;
     let manifest = Manifest {
         stage: stage.to_string(),
         kind: kind.name.to_string(),
@@ -302,11 +309,6 @@ fn compute(
             return Err(format!("internal error (panic): {}; please report it", what.unwrap_or_default()));
         }
     };
-    for name in kind.tables {
-        if !tables.iter().any(|t| t.name == *name) {
-            return Err(format!("the experiment did not produce its `{name}` table"));
-        }
-    }
     for t in &tables {
         check_finite(t)?;
     }

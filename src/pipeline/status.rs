@@ -42,7 +42,7 @@ fn stage_status(store: &Store, stage: &PlannedStage) -> Result<StageStatus, Stor
     };
     let mut points = Vec::new();
     for point in &stage.points {
-        let state = match store.read_complete_entry(&stage.name, &point.key, stage.kind.tables) {
+        let state = match store.read_complete_entry(&stage.name, &point.key, &stage.kind.table_names()) {
             Ok(Some(_)) => PointState::Cached,
             Ok(None) => PointState::Stale(why_stale(stage, point, last.as_ref())),
             Err(StoreError::Corrupt { path, problem }) => {

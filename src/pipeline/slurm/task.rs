@@ -96,7 +96,7 @@ fn compute_one(
 ) -> PointResult {
     let label = point.label();
     // A rerun after cancellation may find the point already done by an earlier task.
-    if let Ok(Some(_)) = store.read_complete_entry(&stage.name, &point.key, kind.tables) {
+    if let Ok(Some(_)) = store.read_complete_entry(&stage.name, &point.key, &kind.table_names()) {
         println!("{} {label}: cached", stage.name);
         return PointResult::Cached;
     }
@@ -143,8 +143,10 @@ fn record_failure(dir: &SubmissionDir, stage: &SubmittedStage, point: &Point, id
 
 /// The last task to finish a stage records it as the stage's current run (identical bytes if two race).
 fn record_current_if_complete(store: &Store, stage: &SubmittedStage, kind: &Kind) {
-    let complete =
-        stage.points.iter().all(|p| matches!(store.read_complete_entry(&stage.name, &p.key, kind.tables), Ok(Some(_))));
+    let complete = stage
+        .points
+        .iter()
+        .all(|p| matches!(store.read_complete_entry(&stage.name, &p.key, &kind.table_names()), Ok(Some(_))));
     if complete {
         if let Err(e) = store.write_current(&stage.current_record(kind)) {
             eprintln!("warning: cannot record the completed stage {}: {e}", stage.name);

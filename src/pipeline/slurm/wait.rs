@@ -124,7 +124,7 @@ pub fn summarise(
         let mut complete = true;
         for &i in &stage.todo {
             let point = &stage.points[i];
-            let message = match store.read_complete_entry(&stage.name, &point.key, kind.tables) {
+            let message = match store.read_complete_entry(&stage.name, &point.key, &kind.table_names()) {
                 Ok(Some(m)) => {
                     summary.ran += 1;
                     summary.seconds_running += m.wall_seconds;
