@@ -5,6 +5,7 @@
 
 pub mod assignment;
 pub mod descent;
+pub mod exact;
 pub mod error;
 pub mod model;
 pub mod objective;
