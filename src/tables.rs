@@ -257,13 +257,15 @@ mod tests {
         let swapped = good.select(["distance", "step", "residual"]).unwrap();
         let missing = good.select(["step", "distance"]).unwrap();
         let wrong_type = df!("step" => [0u64], "distance" => ["w"], "residual" => [1.0]).unwrap();
-        let mut not_null = STEPS;
-        not_null.columns = &[STEPS.columns[0], STEPS.columns[1], col("residual", DType::F64, "1", "r")];
+        const NOT_NULL: TableSchema = TableSchema {
+            columns: &[STEPS.columns[0], STEPS.columns[1], col("residual", DType::F64, "1", "r")],
+            ..STEPS
+        };
         let cases = [
             (check_frame(&STEPS, &swapped), "table `steps`, column 0: `distance` where the declaration has `step`"),
             (check_frame(&STEPS, &missing), "table `steps`, column 2: `(none)` where the declaration has `residual`"),
             (check_frame(&STEPS, &wrong_type), "table `steps`, column `step`: type u64, declared u32"),
-            (check_frame(&not_null, &good), "table `steps`, column `residual`: 1 null(s), declared without nulls"),
+            (check_frame(&NOT_NULL, &good), "table `steps`, column `residual`: 1 null(s), declared without nulls"),
             (check_tables(&[STEPS], &[]), "produced tables [], declared [steps]"),
         ];
         for (result, expected) in cases {

@@ -5,8 +5,8 @@
 
 pub mod assignment;
 pub mod descent;
-pub mod exact;
 pub mod error;
+pub mod exact;
 pub mod model;
 pub mod objective;
 pub mod ot;

@@ -318,9 +318,17 @@ pub fn prox_lower_bound(
     let m = ws.w.len();
     let rho = cfg.rho(m)?;
     if u.len() != problem.data().n() || u.iter().any(|x| !x.is_finite()) {
-        return Err(NumericsError::Shape(format!("dual point of length {}, expected n = {} finite", u.len(), problem.data().n())));
+        return Err(NumericsError::Shape(format!(
+            "dual point of length {}, expected n = {} finite",
+            u.len(),
+            problem.data().n()
+        )));
     }
-    ws.groups = Some(crate::numerics::assignment::AssignmentGroups::from_signs(m, Some(&problem.net().alpha), cfg.assign_across_signs));
+    ws.groups = Some(crate::numerics::assignment::AssignmentGroups::from_signs(
+        m,
+        Some(&problem.net().alpha),
+        cfg.assign_across_signs,
+    ));
     let geometry = ws.geometry.take().expect("prepared");
     let (setup, geo) = (&geometry.0, &geometry.1);
     setup_pairs(&mut ws.bound, setup, cfg.distance);
@@ -345,7 +353,12 @@ fn setup_pairs(b: &mut BoundWork, setup: &Setup, distance: ProxDistance) {
 
 /// Global step: maximise the bound from the local step's dual point, restart the primal from the
 /// bound's minimiser, keep the better point, report bound and gap.
-pub(super) fn globalise(ws: &mut ExactWorkspace, rho: f64, distance: ProxDistance, report: &mut ExactStepReport) -> NumResult<()> {
+pub(super) fn globalise(
+    ws: &mut ExactWorkspace,
+    rho: f64,
+    distance: ProxDistance,
+    report: &mut ExactStepReport,
+) -> NumResult<()> {
     let geometry = ws.geometry.take().expect("prepared");
     let result = globalise_with(ws, &geometry.0, &geometry.1, rho, distance, report);
     ws.geometry = Some(geometry);

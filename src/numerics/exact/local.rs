@@ -104,7 +104,15 @@ impl LocalWork {
 
     /// Region descent from `start` toward targets T with weight ρ; the dual is warm-started
     /// from `start`'s residuals unless `keep_u` (then the u left by the last solve is used).
-    pub fn descend(&mut self, setup: &Setup, geo: &Sectors, target: &[[f64; 2]], rho: f64, start: &[[f64; 2]], keep_u: bool) -> Descent {
+    pub fn descend(
+        &mut self,
+        setup: &Setup,
+        geo: &Sectors,
+        target: &[[f64; 2]],
+        rho: f64,
+        start: &[[f64; 2]],
+        keep_u: bool,
+    ) -> Descent {
         for (s, v) in self.sector.iter_mut().zip(start) {
             *s = geo.sector_of(*v);
         }

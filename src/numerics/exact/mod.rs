@@ -15,9 +15,9 @@ mod bound;
 mod local;
 mod region;
 mod sectors;
-mod wasserstein;
 #[cfg(test)]
 mod tests;
+mod wasserstein;
 
 use local::{Descent, LocalWork};
 use sectors::{Sectors, Setup};
@@ -55,7 +55,10 @@ impl ExactProxConfig {
     fn rho(&self, m: usize) -> NumResult<f64> {
         let rho = self.distance_norm.factor(m) / self.gamma;
         if !(self.gamma > 0.0 && rho.is_finite() && rho > 0.0) {
-            return Err(NumericsError::InvalidParameter(format!("exact prox step: γ = {} (needs 0 < γ < ∞)", self.gamma)));
+            return Err(NumericsError::InvalidParameter(format!(
+                "exact prox step: γ = {} (needs 0 < γ < ∞)",
+                self.gamma
+            )));
         }
         Ok(rho)
     }

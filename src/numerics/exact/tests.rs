@@ -72,7 +72,13 @@ fn dense_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
 /// or at the apex; each face product's equality-constrained minimum by a dense normal-equation
 /// solve; the feasible candidate of least Φ is the region optimum (it lies in the relative
 /// interior of one face product, where it minimises Φ over that face's span).
-fn dense_region_optimum(setup: &Setup, geo: &Sectors, t: &[[f64; 2]], sector: &[usize], rho: f64) -> (f64, Vec<[f64; 2]>) {
+fn dense_region_optimum(
+    setup: &Setup,
+    geo: &Sectors,
+    t: &[[f64; 2]],
+    sector: &[usize],
+    rho: f64,
+) -> (f64, Vec<[f64; 2]>) {
     let (m, n) = (setup.m(), setup.n());
     let mut best = (f64::INFINITY, vec![]);
     for code in 0..4usize.pow(m as u32) {
@@ -143,7 +149,8 @@ fn region_qp_matches_dense_face_enumeration() {
     let mut faces_seen = [0usize; 3];
     for trial in 0..300 {
         let (m, n) = (1 + trial % 4, 2 + trial % 5);
-        let (scaling, loss) = if trial % 3 == 0 { (Scaling::Mean, LossNorm::HalfMse) } else { (Scaling::Sum, LossNorm::Mse) };
+        let (scaling, loss) =
+            if trial % 3 == 0 { (Scaling::Mean, LossNorm::HalfMse) } else { (Scaling::Sum, LossNorm::Mse) };
         let (setup, geo) = random_setup(&mut rng, m, n, scaling, loss);
         let sector: Vec<usize> = (0..m).map(|_| rng.random_range(0..geo.count())).collect();
         let t = random_points(&mut rng, m, 2.0);
@@ -157,7 +164,10 @@ fn region_qp_matches_dense_face_enumeration() {
         assert!((phi(&setup, &work.v, &t, rho) - value).abs() <= 1e-12 * scale, "trial {trial}: Φ");
         assert!((g - value).abs() <= 1e-12 * scale, "trial {trial}: strong duality g = {g}, Φ = {value}");
         for (a, b) in work.v.iter().zip(&v) {
-            assert!((a[0] - b[0]).abs().max((a[1] - b[1]).abs()) <= 1e-12 * scale.max(dot(*b, *b).sqrt()), "trial {trial}: V");
+            assert!(
+                (a[0] - b[0]).abs().max((a[1] - b[1]).abs()) <= 1e-12 * scale.max(dot(*b, *b).sqrt()),
+                "trial {trial}: V"
+            );
         }
         for f in &work.faces {
             faces_seen[match f {

@@ -23,7 +23,12 @@ pub(super) fn alternate(ws: &mut ExactWorkspace, rho: f64) -> NumResult<ExactSte
     result
 }
 
-pub(super) fn alternate_with(ws: &mut ExactWorkspace, setup: &Setup, sectors: &Sectors, rho: f64) -> NumResult<ExactStepReport> {
+pub(super) fn alternate_with(
+    ws: &mut ExactWorkspace,
+    setup: &Setup,
+    sectors: &Sectors,
+    rho: f64,
+) -> NumResult<ExactStepReport> {
     let mut v = std::mem::take(&mut ws.start);
     assign(ws, setup, &v, rho)?;
     let mut total = Descent { objective: f64::INFINITY, certified: false, region_moves: 0, newton_iterations: 0 };
@@ -42,7 +47,8 @@ pub(super) fn alternate_with(ws: &mut ExactWorkspace, setup: &Setup, sectors: &S
         previous_sigma.copy_from_slice(&ws.sigma);
         let objective = assign(ws, setup, &v, rho)?;
         ws.w2_trace.push(objective);
-        let stalled = total.objective.is_finite() && !(objective < total.objective - STALL * total.objective.abs().max(1.0));
+        let stalled =
+            total.objective.is_finite() && !(objective < total.objective - STALL * total.objective.abs().max(1.0));
         total.objective = total.objective.min(objective);
         // The ray test of the last descent holds for its σ; a fresh LAP that keeps σ keeps it.
         total.certified = d.certified && previous_sigma == ws.sigma;

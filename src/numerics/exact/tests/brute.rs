@@ -107,14 +107,20 @@ fn at_small_m_local_steps_are_brute_force_local_minima_and_global_steps_the_glob
                 assert!(r.objective >= regions.global_min() - 1e-12 * scale, "case {c}: below the brute-force minimum");
                 if solver == ExactSolver::Local {
                     assert!(r.certified, "case {c}: uncertified local step");
-                    assert!(regions.min_around(&geo, &v) >= r.objective - 1e-10 * scale, "case {c}: not a local minimum");
+                    assert!(
+                        regions.min_around(&geo, &v) >= r.objective - 1e-10 * scale,
+                        "case {c}: not a local minimum"
+                    );
                     local_minima += 1;
                 } else {
                     let (bound, gap) = (r.lower_bound.expect("bound"), r.gap.expect("gap"));
                     assert!(bound <= regions.global_min() + 1e-12 * scale, "case {c}: bound above the minimum");
                     assert!((gap - (r.objective - bound)).abs() <= 1e-15 * scale);
                     if r.certified {
-                        assert!(r.objective <= regions.global_min() + 2e-9 * scale, "case {c}: certified but not global");
+                        assert!(
+                            r.objective <= regions.global_min() + 2e-9 * scale,
+                            "case {c}: certified but not global"
+                        );
                         certified_global += 1;
                     }
                 }

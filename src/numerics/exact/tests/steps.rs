@@ -86,7 +86,9 @@ fn polishing_gd_after_1e3_and_1e4_inner_iterations_lands_on_the_same_point() {
     let mut ws = ExactWorkspace::new();
     // Frobenius only: the W2 GD iterate after 10^3 and 10^4 updates can sit in different basins
     // (measured at γ = 1e-2: polished points 3e-3 apart), so the claim is about one basin.
-    for (gamma, distance) in [(1e-2, ProxDistance::Frobenius), (1e-3, ProxDistance::Frobenius), (1.0, ProxDistance::Frobenius)] {
+    for (gamma, distance) in
+        [(1e-2, ProxDistance::Frobenius), (1e-3, ProxDistance::Frobenius), (1.0, ProxDistance::Frobenius)]
+    {
         let w = gaussian_init(50, 2, 1e-2, 3);
         let cfg = ExactProxConfig::new(gamma, distance, ExactSolver::Local);
         let mut polished = vec![];
