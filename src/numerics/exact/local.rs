@@ -125,7 +125,7 @@ impl LocalWork {
             let (_, iterations) = self.region.solve(&region);
             out.newton_iterations += iterations;
             let phi = setup.objective(&self.region.v, target, rho, &mut self.f);
-            if !(phi < out.objective) {
+            if phi.is_nan() || phi >= out.objective {
                 break; // rounding stalled the strict decrease: keep the best point, uncertified
             }
             out.objective = phi;

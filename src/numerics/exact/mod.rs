@@ -4,6 +4,10 @@
 //! deterministic, no threads; a reused [`ExactWorkspace`] keeps the hot loop allocation-free
 //! (the Wasserstein LAP through lapjv still allocates its own buffers).
 
+// n × n and m-long loops over several parallel arrays (Cholesky, Hessian blocks, per-neuron
+// state) read as the formulas they implement; iterator chains over four arrays would not.
+#![allow(clippy::needless_range_loop)]
+
 use ndarray::{Array2, ArrayView2};
 
 use super::assignment::{AssignmentGroups, DistanceNorm};

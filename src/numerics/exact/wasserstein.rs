@@ -47,8 +47,8 @@ pub(super) fn alternate_with(
         previous_sigma.copy_from_slice(&ws.sigma);
         let objective = assign(ws, setup, &v, rho)?;
         ws.w2_trace.push(objective);
-        let stalled =
-            total.objective.is_finite() && !(objective < total.objective - STALL * total.objective.abs().max(1.0));
+        let threshold = total.objective - STALL * total.objective.abs().max(1.0);
+        let stalled = total.objective.is_finite() && (objective.is_nan() || objective >= threshold);
         total.objective = total.objective.min(objective);
         // The ray test of the last descent holds for its σ; a fresh LAP that keeps σ keeps it.
         total.certified = d.certified && previous_sigma == ws.sigma;
