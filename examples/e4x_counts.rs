@@ -8,6 +8,9 @@ use wgf::tables::{column_f64, column_str};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// Steps, certified steps, largest relative gap, polished distances, largest relative objective excess.
+type StepCounts = (u32, u32, f64, Vec<f64>, f64);
+
 /// Per (solver, γ): seeds, and how many have final loss_F < 1e-10, loss_W < 1e-10, loss_W < loss_F.
 fn final_loss(r: &Results, stage: &str) -> Res<()> {
     let t = r.table(stage, "final_loss")?;
@@ -58,7 +61,7 @@ fn steps(r: &Results, stage: &str) -> Res<()> {
     let (phi, gap) = (column_f64(&t, "prox_objective")?, column_f64(&t, "gap")?);
     let (pd, ex) = (column_f64(&t, "polished_distance")?, column_f64(&t, "objective_excess")?);
     let cert = t.column("certified")?.bool()?.clone();
-    let mut c: BTreeMap<(String, i64), (u32, u32, f64, Vec<f64>, f64)> = BTreeMap::new();
+    let mut c: BTreeMap<(String, i64), StepCounts> = BTreeMap::new();
     for i in (0..g.len()).filter(|&i| step[i] > 0.0) {
         let e = c.entry((d[i].clone(), g[i].log10().round() as i64)).or_insert((0, 0, 0.0, vec![], 0.0));
         e.0 += 1;
