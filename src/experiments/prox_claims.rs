@@ -36,28 +36,30 @@ impl Validate for ProxClaimsParams {
     }
 }
 
-/// (seed, γ as bits, distance) → rows.
-type Groups = BTreeMap<(u64, u64, String), Vec<usize>>;
+/// (seed, γ as bits, inner solver, distance) → rows.
+type Groups = BTreeMap<(u64, u64, String, String), Vec<usize>>;
 
-fn group(seed: &[f64], gamma: &[f64], distance: &[String]) -> Groups {
+fn group(frame: &DataFrame) -> anyhow::Result<Groups> {
+    let (seed, gamma, distance) =
+        (column_f64(frame, "seed")?, column_f64(frame, "gamma")?, column_str(frame, "distance")?);
+    let solver = column_str(frame, "inner_solver")?;
     let mut out: Groups = BTreeMap::new();
     for r in 0..seed.len() {
-        out.entry((seed[r] as u64, gamma[r].to_bits(), distance[r].clone())).or_default().push(r);
+        out.entry((seed[r] as u64, gamma[r].to_bits(), solver[r].clone(), distance[r].clone())).or_default().push(r);
     }
-    out
+    Ok(out)
 }
 
 /// Per γ: the largest |loss_F − loss_W| and the largest relative gap over seeds and steps.
 /// Per (seed, γ): final losses of both distances.
 fn loss_tables(steps: &DataFrame) -> anyhow::Result<(DataFrame, DataFrame)> {
-    let (seed, gamma, dist) = (column_f64(steps, "seed")?, column_f64(steps, "gamma")?, column_str(steps, "distance")?);
     let (step, loss) = (column_f64(steps, "step")?, column_f64(steps, "loss")?);
-    let groups = group(&seed, &gamma, &dist);
-    let mut gap: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
-    let (mut f_seed, mut f_gamma, mut f_frob, mut f_wass) = (vec![], vec![], vec![], vec![]);
-    for ((s, g, _), frob_rows) in groups.iter().filter(|(k, _)| k.2 == "frobenius") {
-        let Some(wass_rows) = groups.get(&(*s, *g, "wasserstein".to_string())) else { continue };
-        let entry = gap.entry(*g).or_insert((0.0, 0.0));
+    let groups = group(steps)?;
+    let mut gap: BTreeMap<(u64, String), (f64, f64)> = BTreeMap::new();
+    let (mut f_seed, mut f_gamma, mut f_solver, mut f_frob, mut f_wass) = (vec![], vec![], vec![], vec![], vec![]);
+    for ((s, g, solver, _), frob_rows) in groups.iter().filter(|(k, _)| k.3 == "frobenius") {
+        let Some(wass_rows) = groups.get(&(*s, *g, solver.clone(), "wasserstein".to_string())) else { continue };
+        let entry = gap.entry((*g, solver.clone())).or_insert((0.0, 0.0));
         for &rf in frob_rows {
             if let Some(&rw) = wass_rows.iter().find(|&&rw| step[rw] == step[rf]) {
                 let diff = (loss[rf] - loss[rw]).abs();
@@ -68,27 +70,27 @@ fn loss_tables(steps: &DataFrame) -> anyhow::Result<(DataFrame, DataFrame)> {
         let last = |rows: &[usize]| rows.iter().max_by(|a, b| step[**a].total_cmp(&step[**b])).map(|&r| loss[r]);
         f_seed.push(*s);
         f_gamma.push(f64::from_bits(*g));
+        f_solver.push(solver.clone());
         f_frob.push(last(frob_rows).unwrap_or(f64::NAN));
         f_wass.push(last(wass_rows).unwrap_or(f64::NAN));
     }
     let gaps = df!(
-        "gamma" => gap.keys().map(|g| f64::from_bits(*g)).collect::<Vec<_>>(),
+        "gamma" => gap.keys().map(|g| f64::from_bits(g.0)).collect::<Vec<_>>(),
+        "inner_solver" => gap.keys().map(|g| g.1.clone()).collect::<Vec<_>>(),
         "max_abs_loss_gap" => gap.values().map(|v| v.0).collect::<Vec<_>>(),
         "max_rel_loss_gap" => gap.values().map(|v| v.1).collect::<Vec<_>>(),
     )?;
-    let finals = df!("seed" => f_seed, "gamma" => f_gamma, "final_loss_frobenius" => f_frob, "final_loss_wasserstein" => f_wass)?;
+    let finals = df!("seed" => f_seed, "gamma" => f_gamma, "inner_solver" => f_solver, "final_loss_frobenius" => f_frob, "final_loss_wasserstein" => f_wass)?;
     Ok((gaps, finals))
 }
 
 /// Per (seed, γ): neurons inactive on every data point at W⁰, and how many of them ever move under each distance.
 fn inactive_table(particles: &DataFrame, xs: &[f64]) -> anyhow::Result<DataFrame> {
-    let (seed, gamma, dist) =
-        (column_f64(particles, "seed")?, column_f64(particles, "gamma")?, column_str(particles, "distance")?);
     let (step, part) = (column_f64(particles, "step")?, column_f64(particles, "particle")?);
     let (w, b) = (column_f64(particles, "w")?, column_f64(particles, "b")?);
-    let groups = group(&seed, &gamma, &dist);
-    let mut counts: BTreeMap<(u64, u64), [u32; 3]> = BTreeMap::new();
-    for ((s, g, d), rows) in &groups {
+    let groups = group(particles)?;
+    let mut counts: BTreeMap<(u64, u64, String), [u32; 3]> = BTreeMap::new();
+    for ((s, g, solver, d), rows) in &groups {
         let start: BTreeMap<u64, (f64, f64)> =
             rows.iter().filter(|&&r| step[r] == 0.0).map(|&r| (part[r] as u64, (w[r], b[r]))).collect();
         let inactive: Vec<u64> =
@@ -97,13 +99,14 @@ fn inactive_table(particles: &DataFrame, xs: &[f64]) -> anyhow::Result<DataFrame
             .iter()
             .filter(|i| rows.iter().any(|&r| part[r] as u64 == **i && (w[r], b[r]) != start[*i]))
             .count() as u32;
-        let c = counts.entry((*s, *g)).or_insert([0; 3]);
+        let c = counts.entry((*s, *g, solver.clone())).or_insert([0; 3]);
         c[0] = inactive.len() as u32;
         c[if d == "frobenius" { 1 } else { 2 }] = moved;
     }
     Ok(df!(
         "seed" => counts.keys().map(|k| k.0).collect::<Vec<_>>(),
         "gamma" => counts.keys().map(|k| f64::from_bits(k.1)).collect::<Vec<_>>(),
+        "inner_solver" => counts.keys().map(|k| k.2.clone()).collect::<Vec<_>>(),
         "inactive_at_start" => counts.values().map(|c| c[0]).collect::<Vec<_>>(),
         "moved_frobenius" => counts.values().map(|c| c[1]).collect::<Vec<_>>(),
         "moved_wasserstein" => counts.values().map(|c| c[2]).collect::<Vec<_>>(),
@@ -112,12 +115,14 @@ fn inactive_table(particles: &DataFrame, xs: &[f64]) -> anyhow::Result<DataFrame
 
 const SEED: ColumnSchema = col("seed", DType::U64, "id", "seed of the initialisation");
 const GAMMA: ColumnSchema = col("gamma", DType::F64, "1", "prox step γ");
+const INNER_SOLVER: ColumnSchema = col("inner_solver", DType::Str, "label", "the source's `inner_solver`");
 
 const LOSS_GAP: TableSchema = TableSchema {
     name: "loss_gap",
-    about: "one row per γ: claim (1), the distances nearly coincide at small γ",
+    about: "one row per (γ, inner solver): claim (1), the distances nearly coincide at small γ",
     columns: &[
         GAMMA,
+        INNER_SOLVER,
         col("max_abs_loss_gap", DType::F64, "1", "largest |loss_F − loss_W| over seeds and steps"),
         col("max_rel_loss_gap", DType::F64, "1", "largest |loss_F − loss_W| / loss_F over seeds and steps"),
     ],
@@ -125,10 +130,11 @@ const LOSS_GAP: TableSchema = TableSchema {
 
 const FINAL_LOSS: TableSchema = TableSchema {
     name: "final_loss",
-    about: "one row per (seed, γ): claim (2), the losses after the last prox step",
+    about: "one row per (seed, γ, inner solver): claim (2), the losses after the last prox step",
     columns: &[
         SEED,
         GAMMA,
+        INNER_SOLVER,
         col("final_loss_frobenius", DType::F64, "1", "loss after the last Frobenius prox step"),
         col("final_loss_wasserstein", DType::F64, "1", "loss after the last Wasserstein prox step"),
     ],
@@ -136,10 +142,11 @@ const FINAL_LOSS: TableSchema = TableSchema {
 
 const INACTIVE_NEURONS: TableSchema = TableSchema {
     name: "inactive_neurons",
-    about: "one row per (seed, γ): claim (3), inactive neurons move only under Wasserstein",
+    about: "one row per (seed, γ, inner solver): claim (3), inactive neurons move only under Wasserstein",
     columns: &[
         SEED,
         GAMMA,
+        INNER_SOLVER,
         col("inactive_at_start", DType::U32, "count", "neurons with w x_j + b ≤ 0 on every data point at W⁰"),
         col("moved_frobenius", DType::U32, "count", "of those, how many ever move under Frobenius"),
         col("moved_wasserstein", DType::U32, "count", "of those, how many ever move under Wasserstein"),
@@ -148,7 +155,8 @@ const INACTIVE_NEURONS: TableSchema = TableSchema {
 
 impl Experiment for ProxClaims {
     const KIND: &'static str = "prox_claims";
-    const VERSION: u32 = 1;
+    // 2: one row per inner solver (`prox_sweep` version 3 has `inner_solver`).
+    const VERSION: u32 = 2;
     const TABLES: &'static [TableSchema] = &[LOSS_GAP, FINAL_LOSS, INACTIVE_NEURONS];
     const ABOUT: &'static str = "E4: the seed's three claims counted over every seed of a prox_sweep stage";
     const SUMMARY: bool = true;

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::params::{DistanceParam, LossNormParam, ScalingParam};
 use super::{check, Experiment, ParamError, RunContext, Table, Validate};
+use crate::numerics::assignment::{fraction_permuted, frobenius_distance, wasserstein_distance, AssignmentGroups};
+use crate::numerics::exact::{exact_prox_step, polish, ExactProxConfig, ExactSolver, ExactStepReport, ExactWorkspace};
 use crate::numerics::model::{gaussian_init, Data, ReluNet, ReluProblem};
 use crate::numerics::prox::{InnerStopping, NoObserver, ProxConfig, ProxSolver, ProxStepReport};
 use crate::tables::{col, ColumnSchema, DType, TableSchema};
@@ -53,6 +55,40 @@ pub struct ProxSweepParams {
     pub scaling: ScalingParam,
     #[serde(default = "default_loss_norm")]
     pub loss_norm: LossNormParam,
+    /// How each prox step is solved: the seed's inner GD (default) or exactly (SPEC §1b).
+    #[serde(default)]
+    pub inner_solver: InnerSolverParam,
+}
+
+/// `inner_solver: gd | exact_local | exact_global`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InnerSolverParam {
+    /// `inner_iterations` GD updates per step, as the seed ran.
+    #[default]
+    Gd,
+    /// The certified local minimiser reached by region descent / W2 alternation from W^t.
+    ExactLocal,
+    /// That minimiser improved by restarts, with its weak-duality lower bound and gap.
+    ExactGlobal,
+}
+
+impl InnerSolverParam {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InnerSolverParam::Gd => "gd",
+            InnerSolverParam::ExactLocal => "exact_local",
+            InnerSolverParam::ExactGlobal => "exact_global",
+        }
+    }
+
+    fn exact(self) -> Option<ExactSolver> {
+        match self {
+            InnerSolverParam::Gd => None,
+            InnerSolverParam::ExactLocal => Some(ExactSolver::Local),
+            InnerSolverParam::ExactGlobal => Some(ExactSolver::Global),
+        }
+    }
 }
 
 fn default_m() -> u32 {
@@ -109,7 +145,40 @@ impl Validate for ProxSweepParams {
         if let Some(beta) = self.inner_step {
             check::positive("inner_step", beta)?;
         }
+        if self.inner_solver != InnerSolverParam::Gd {
+            self.validate_exact()?;
+        }
         Ok(())
+    }
+}
+
+impl ProxSweepParams {
+    /// GD-only knobs are refused with an exact solver, and one exact step from W⁰ is tried, so a configuration
+    /// the exact module refuses fails here rather than at run time (one local step at m = 50: ≈ 0.1 ms).
+    fn validate_exact(&self) -> Result<(), ParamError> {
+        let gd_only = [("residual_tol", self.residual_tol.is_some()), ("inner_step", self.inner_step.is_some())];
+        if let Some((name, _)) = gd_only.iter().find(|(_, set)| *set) {
+            let solver = self.inner_solver.as_str();
+            return Err(ParamError::new(
+                name,
+                format!("applies to inner_solver: gd only; remove it or use gd ({solver} given)"),
+            ));
+        }
+        let data = Data::sine(self.n_data as usize);
+        let net = ReluNet::alternating(self.m as usize, self.scaling.into(), self.loss_norm.into());
+        let w0 = gaussian_init(self.m as usize, data.d(), self.init_scale, self.seed);
+        let tried = ReluProblem::new(&net, &data).map_err(|e| e.to_string()).and_then(|problem| {
+            let cfg = ExactProxConfig { solver: ExactSolver::Local, ..self.exact_config(ExactSolver::Local) };
+            exact_prox_step(&problem, w0.view(), &cfg, &mut ExactWorkspace::new()).map_err(|e| e.to_string())
+        });
+        tried.map(|_| ()).map_err(|e| ParamError::new("inner_solver", format!("{e}; use inner_solver: gd")))
+    }
+
+    fn exact_config(&self, solver: ExactSolver) -> ExactProxConfig {
+        ExactProxConfig {
+            assign_across_signs: self.assign_across_signs,
+            ..ExactProxConfig::new(self.gamma, self.distance.into(), solver)
+        }
     }
 }
 
@@ -128,13 +197,139 @@ impl ProxSweepParams {
     }
 }
 
-/// The prox path: iterates W⁰ … W^T, reports of steps 1 … T, wall seconds per step.
+/// Per-step solver diagnostics beyond [`ProxStepReport`]: the exact step's own, or for a gd step those of
+/// `polish` started at the GD iterate (how far the seed's step is from the local minimiser of its basin).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepDiagnostics {
+    /// Exact steps: the local certificate (ray test) or, for global, gap ≤ 1e-9·max(1, |Φ|).
+    pub certified: Option<bool>,
+    pub lower_bound: Option<f64>,
+    pub gap: Option<f64>,
+    pub region_moves: u64,
+    pub newton_iterations: u64,
+    pub w2_alternations: u64,
+    /// gd steps: sqrt((1/m) Σ_i ‖V_i − P_i‖²), P the polished point.
+    pub polished_distance: Option<f64>,
+    /// gd steps: Φ(V) − Φ(P).
+    pub objective_excess: Option<f64>,
+}
+
+/// The prox path: iterates W⁰ … W^T, reports and diagnostics of steps 1 … T, wall seconds per step.
 pub struct SweepRun {
     pub iterates: Vec<Array2<f64>>,
     pub reports: Vec<ProxStepReport>,
+    pub diagnostics: Vec<StepDiagnostics>,
     pub initial_loss: f64,
     pub seconds: Vec<f64>,
     pub alpha: Vec<f64>,
+}
+
+/// One prox step's results; `seconds` times the solve only (not the polish nor the report's distances).
+struct StepOutcome {
+    w: Array2<f64>,
+    report: ProxStepReport,
+    diagnostics: StepDiagnostics,
+    seconds: f64,
+}
+
+/// The solver of a path's prox steps.
+enum Stepper<'a> {
+    Gd { solver: Box<ProxSolver<'a, ReluProblem<'a>>>, polish: ExactProxConfig },
+    Exact { cfg: ExactProxConfig, groups: AssignmentGroups },
+}
+
+impl<'a> Stepper<'a> {
+    fn new(problem: &'a ReluProblem<'a>, p: &ProxSweepParams) -> anyhow::Result<Stepper<'a>> {
+        Ok(match p.inner_solver.exact() {
+            None => Stepper::Gd {
+                solver: Box::new(ProxSolver::new(problem, p.config())?),
+                polish: p.exact_config(ExactSolver::Local),
+            },
+            Some(solver) => Stepper::Exact {
+                cfg: p.exact_config(solver),
+                groups: AssignmentGroups::from_signs(p.m as usize, Some(&problem.net().alpha), p.assign_across_signs),
+            },
+        })
+    }
+
+    fn step(
+        &mut self,
+        problem: &ReluProblem,
+        w_prev: &Array2<f64>,
+        t: usize,
+        ws: &mut ExactWorkspace,
+    ) -> anyhow::Result<StepOutcome> {
+        match self {
+            Stepper::Gd { solver, polish: cfg } => {
+                let clock = Instant::now();
+                let outcome = solver.prox_step(w_prev.view(), t, &mut NoObserver)?;
+                let seconds = clock.elapsed().as_secs_f64();
+                let polished = polish(problem, w_prev.view(), outcome.w.view(), cfg, ws)?;
+                let m = outcome.w.nrows() as f64;
+                let sq: f64 = outcome.w.iter().zip(polished.v.iter()).map(|(a, b)| (a - b).powi(2)).sum();
+                let diagnostics = StepDiagnostics {
+                    polished_distance: Some((sq / m).sqrt()),
+                    objective_excess: Some(outcome.report.prox_objective - polished.objective),
+                    ..counts(&polished)
+                };
+                Ok(StepOutcome { w: outcome.w, report: outcome.report, diagnostics, seconds })
+            }
+            Stepper::Exact { cfg, groups } => {
+                let clock = Instant::now();
+                let exact = exact_prox_step(problem, w_prev.view(), cfg, ws)?;
+                let seconds = clock.elapsed().as_secs_f64();
+                let report = exact_report(problem, w_prev, &exact, groups)?;
+                let diagnostics = StepDiagnostics {
+                    certified: Some(exact.certified),
+                    lower_bound: exact.lower_bound,
+                    gap: exact.gap,
+                    ..counts(&exact)
+                };
+                Ok(StepOutcome { w: exact.v, report, diagnostics, seconds })
+            }
+        }
+    }
+}
+
+fn counts(r: &ExactStepReport) -> StepDiagnostics {
+    StepDiagnostics {
+        region_moves: r.region_moves,
+        newton_iterations: r.newton_iterations,
+        w2_alternations: r.w2_alternations,
+        ..StepDiagnostics::default()
+    }
+}
+
+/// The E4 columns of an exact step, measured as for a gd step (distances from W^t, fresh LAP for d_W);
+/// no inner GD, so iterations 0 and residual NaN (written as null).
+fn exact_report(
+    problem: &ReluProblem,
+    w_prev: &Array2<f64>,
+    exact: &ExactStepReport,
+    groups: &AssignmentGroups,
+) -> anyhow::Result<ProxStepReport> {
+    let (net, data) = (problem.net(), problem.data());
+    let norm = crate::numerics::assignment::DistanceNorm::Mean;
+    let (dist_w2, sigma) = wasserstein_distance(exact.v.view(), w_prev.view(), groups, norm)?;
+    Ok(ProxStepReport {
+        loss: net.loss(data, exact.v.view()),
+        start_loss: net.loss(data, w_prev.view()),
+        prox_objective: exact.objective,
+        dist_frob: frobenius_distance(exact.v.view(), w_prev.view(), norm),
+        dist_w2,
+        frac_permuted: fraction_permuted(&sigma),
+        inner_iters: 0,
+        residual: f64::NAN,
+        lap_solves: 0,
+        augmentations: 0,
+        augmenting_scans: 0,
+        exact_checks: 0,
+        inner_step: 0.0,
+        assignment: exact.sigma.clone(),
+        cycle: None,
+        position_cycle: None,
+        skipped_iterations: 0,
+    })
 }
 
 pub fn run_prox_path(p: &ProxSweepParams, progress: &(dyn Fn(f64) + Sync)) -> anyhow::Result<SweepRun> {
@@ -142,17 +337,24 @@ pub fn run_prox_path(p: &ProxSweepParams, progress: &(dyn Fn(f64) + Sync)) -> an
     let data = Data::sine(n);
     let net = ReluNet::alternating(m, p.scaling.into(), p.loss_norm.into());
     let problem = ReluProblem::new(&net, &data)?;
-    let mut solver = ProxSolver::new(&problem, p.config())?;
+    let mut stepper = Stepper::new(&problem, p)?;
+    let mut ws = ExactWorkspace::new();
     let w0 = gaussian_init(m, data.d(), p.init_scale, p.seed);
     let initial_loss = net.loss(&data, w0.view());
-    let mut run =
-        SweepRun { iterates: vec![w0], reports: vec![], initial_loss, seconds: vec![], alpha: net.alpha.clone() };
+    let mut run = SweepRun {
+        iterates: vec![w0],
+        reports: vec![],
+        diagnostics: vec![],
+        initial_loss,
+        seconds: vec![],
+        alpha: net.alpha.clone(),
+    };
     for t in 1..=p.steps as usize {
-        let clock = Instant::now();
-        let outcome = solver.prox_step(run.iterates[t - 1].view(), t, &mut NoObserver)?;
-        run.seconds.push(clock.elapsed().as_secs_f64());
+        let outcome = stepper.step(&problem, &run.iterates[t - 1], t, &mut ws)?;
+        run.seconds.push(outcome.seconds);
         run.iterates.push(outcome.w);
         run.reports.push(outcome.report);
+        run.diagnostics.push(outcome.diagnostics);
         progress(t as f64 / f64::from(p.steps));
     }
     Ok(run)
@@ -161,6 +363,8 @@ pub fn run_prox_path(p: &ProxSweepParams, progress: &(dyn Fn(f64) + Sync)) -> an
 const SEED: ColumnSchema = col("seed", DType::U64, "id", "seed of the initialisation");
 const DISTANCE: ColumnSchema = col("distance", DType::Str, "label", "`frobenius` or `wasserstein`");
 const GAMMA: ColumnSchema = col("gamma", DType::F64, "1", "prox step γ");
+const INNER_SOLVER: ColumnSchema =
+    col("inner_solver", DType::Str, "label", "`gd` (the seed's inner GD), `exact_local` or `exact_global` (SPEC §1b)");
 const STEP: ColumnSchema = col("step", DType::U32, "index", "prox step t (0 = W⁰)");
 
 const STEPS: TableSchema = TableSchema {
@@ -169,6 +373,7 @@ const STEPS: TableSchema = TableSchema {
     columns: &[
         SEED,
         DISTANCE,
+        INNER_SOLVER,
         GAMMA,
         STEP,
         col("loss", DType::F64, "1", "F(W^t) = (1/n) Σ_j (f(X_j) − y_j)² (`loss_norm: mse`)"),
@@ -181,8 +386,9 @@ const STEPS: TableSchema = TableSchema {
             "fraction of neurons i with σ(i) ≠ i in the optimal assignment W^t → W^{t−1}",
         )
         .nullable(),
-        col("inner_iters", DType::U64, "count", "inner GD updates used (0 at step 0)"),
-        col("residual", DType::F64, "1", "final stationarity residual ‖∇F(V) + (1/(mγ))(V − W_σ)‖").nullable(),
+        col("inner_iters", DType::U64, "count", "inner GD updates used (0 at step 0 and for exact steps)"),
+        col("residual", DType::F64, "1", "final stationarity residual ‖∇F(V) + (1/(mγ))(V − W_σ)‖ (gd steps)")
+            .nullable(),
         col("prox_objective", DType::F64, "1", "F(W^t) + d(W^t, W^{t−1})/(2γ) with the step's distance").nullable(),
         col(
             "lap_solves",
@@ -191,6 +397,34 @@ const STEPS: TableSchema = TableSchema {
             "inner iterations that re-solved the assignment (Wasserstein; a diagnostic, extrapolated from one period \
              when the inner loop jumps over an exact cycle)",
         ),
+        col(
+            "certified",
+            DType::Bool,
+            "flag",
+            "exact steps: `exact_local` passed the ray test at every neuron; `exact_global` has gap ≤ 1e-9·max(1, |Φ|) \
+             (null for gd and at step 0)",
+        )
+        .nullable(),
+        col("lower_bound", DType::F64, "1", "`exact_global`: weak-duality lower bound on the prox objective Φ")
+            .nullable(),
+        col("gap", DType::F64, "1", "`exact_global`: Φ(W^t) − lower_bound ≥ 0").nullable(),
+        col(
+            "region_moves",
+            DType::U64,
+            "count",
+            "region changes of the region descent (exact steps; for gd, of the polish from the GD iterate)",
+        ),
+        col("newton_iterations", DType::U64, "count", "semismooth Newton iterations of the region QPs (idem)"),
+        col("w2_alternations", DType::U64, "count", "σ ← LAP / V ← prox rounds (Wasserstein; 0 for Frobenius)"),
+        col(
+            "polished_distance",
+            DType::F64,
+            "1",
+            "gd steps: sqrt((1/m) Σ_i ‖V_i − P_i‖²) from the GD iterate V to the point P that `polish` (region \
+             descent / alternation started at V) reaches",
+        )
+        .nullable(),
+        col("objective_excess", DType::F64, "1", "gd steps: Φ(V) − Φ(P), the prox objective given away").nullable(),
     ],
 };
 
@@ -200,6 +434,7 @@ const PARTICLES: TableSchema = TableSchema {
     columns: &[
         SEED,
         DISTANCE,
+        INNER_SOLVER,
         GAMMA,
         STEP,
         col("particle", DType::U32, "index", "neuron index i"),
@@ -212,7 +447,14 @@ const PARTICLES: TableSchema = TableSchema {
 const TIMING: TableSchema = TableSchema {
     name: "timing",
     about: "one row per prox step from step 1: the one table exempt from bit-identity",
-    columns: &[SEED, DISTANCE, GAMMA, STEP, col("seconds", DType::F64, "s", "wall time of the prox step")],
+    columns: &[
+        SEED,
+        DISTANCE,
+        INNER_SOLVER,
+        GAMMA,
+        STEP,
+        col("seconds", DType::F64, "s", "wall time of the prox step"),
+    ],
 };
 
 fn steps_table(p: &ProxSweepParams, run: &SweepRun) -> PolarsResult<DataFrame> {
@@ -221,9 +463,12 @@ fn steps_table(p: &ProxSweepParams, run: &SweepRun) -> PolarsResult<DataFrame> {
     let with_start = |f: fn(&ProxStepReport) -> f64| -> Vec<Option<f64>> {
         std::iter::once(None).chain(r.iter().map(|x| Some(f(x)))).collect()
     };
-    df!(
+    let gd = p.inner_solver == InnerSolverParam::Gd;
+    let residual = if gd { with_start(|x| x.residual) } else { vec![None; rows] };
+    let mut frame = df!(
         "seed" => vec![p.seed; rows],
         "distance" => vec![p.distance.as_str(); rows],
+        "inner_solver" => vec![p.inner_solver.as_str(); rows],
         "gamma" => vec![p.gamma; rows],
         "step" => (0..rows as u32).collect::<Vec<_>>(),
         "loss" => std::iter::once(run.initial_loss).chain(r.iter().map(|x| x.loss)).collect::<Vec<_>>(),
@@ -231,10 +476,31 @@ fn steps_table(p: &ProxSweepParams, run: &SweepRun) -> PolarsResult<DataFrame> {
         "dist_w2" => with_start(|x| x.dist_w2),
         "frac_permuted" => with_start(|x| x.frac_permuted),
         "inner_iters" => std::iter::once(0).chain(r.iter().map(|x| x.inner_iters)).collect::<Vec<u64>>(),
-        "residual" => with_start(|x| x.residual),
+        "residual" => residual,
         "prox_objective" => with_start(|x| x.prox_objective),
         "lap_solves" => std::iter::once(0).chain(r.iter().map(|x| x.lap_solves)).collect::<Vec<u64>>(),
-    )
+    )?;
+    frame.hstack_mut(&diagnostic_columns(&run.diagnostics))?;
+    Ok(frame)
+}
+
+/// The diagnostic columns, step 0 first (null or 0).
+fn diagnostic_columns(d: &[StepDiagnostics]) -> Vec<Column> {
+    let opt = |f: fn(&StepDiagnostics) -> Option<f64>| -> Vec<Option<f64>> {
+        std::iter::once(None).chain(d.iter().map(f)).collect()
+    };
+    let count = |f: fn(&StepDiagnostics) -> u64| -> Vec<u64> { std::iter::once(0).chain(d.iter().map(f)).collect() };
+    let certified: Vec<Option<bool>> = std::iter::once(None).chain(d.iter().map(|x| x.certified)).collect();
+    vec![
+        Column::new("certified".into(), certified),
+        Column::new("lower_bound".into(), opt(|x| x.lower_bound)),
+        Column::new("gap".into(), opt(|x| x.gap)),
+        Column::new("region_moves".into(), count(|x| x.region_moves)),
+        Column::new("newton_iterations".into(), count(|x| x.newton_iterations)),
+        Column::new("w2_alternations".into(), count(|x| x.w2_alternations)),
+        Column::new("polished_distance".into(), opt(|x| x.polished_distance)),
+        Column::new("objective_excess".into(), opt(|x| x.objective_excess)),
+    ]
 }
 
 fn particles_table(p: &ProxSweepParams, run: &SweepRun) -> PolarsResult<DataFrame> {
@@ -259,6 +525,7 @@ fn particles_table(p: &ProxSweepParams, run: &SweepRun) -> PolarsResult<DataFram
     df!(
         "seed" => vec![p.seed; rows],
         "distance" => vec![p.distance.as_str(); rows],
+        "inner_solver" => vec![p.inner_solver.as_str(); rows],
         "gamma" => vec![p.gamma; rows],
         "step" => step,
         "particle" => particle,
@@ -271,7 +538,8 @@ fn particles_table(p: &ProxSweepParams, run: &SweepRun) -> PolarsResult<DataFram
 impl Experiment for ProxSweep {
     const KIND: &'static str = "prox_sweep";
     // 2: the inner loop jumps over exact cycles; `lap_solves` is then extrapolated (all other columns unchanged).
-    const VERSION: u32 = 2;
+    // 3: `inner_solver` and the exact-step / polish diagnostic columns (the gd columns are unchanged).
+    const VERSION: u32 = 3;
     const TABLES: &'static [TableSchema] = &[STEPS, PARTICLES, TIMING];
     const ABOUT: &'static str =
         "E4: Frobenius vs Wasserstein proximal point on a ReLU network, per (seed, distance, γ)";
@@ -284,6 +552,7 @@ impl Experiment for ProxSweep {
         let timing = df!(
             "seed" => vec![p.seed; steps],
             "distance" => vec![p.distance.as_str(); steps],
+            "inner_solver" => vec![p.inner_solver.as_str(); steps],
             "gamma" => vec![p.gamma; steps],
             "step" => (1..=steps as u32).collect::<Vec<_>>(),
             "seconds" => &run.seconds,
@@ -317,6 +586,108 @@ mod tests {
         assert_eq!(tables[2].frame.height(), 3);
         let loss = crate::tables::column_f64(&tables[0].frame, "loss").unwrap();
         assert!(loss.windows(2).all(|l| l[1] <= l[0]), "a prox step never increases F: {loss:?}");
+    }
+
+    fn exact_params(distance: &str, gamma: f64, solver: &str) -> ProxSweepParams {
+        serde_json::from_value(serde_json::json!({
+            "gamma": gamma, "distance": distance, "seed": 3, "m": 8, "steps": 4, "inner_solver": solver
+        }))
+        .unwrap()
+    }
+
+    fn run_tables(p: &ProxSweepParams) -> Vec<Table> {
+        let noop = |_: f64| {};
+        let ctx = RunContext { inputs: &Default::default(), progress: &noop };
+        ProxSweep::run(p, &ctx).unwrap()
+    }
+
+    /// The gd path is the old code path: ProxSolver::prox_step from W⁰, nothing else.
+    #[test]
+    fn gd_path_equals_the_plain_prox_solver() {
+        for distance in ["frobenius", "wasserstein"] {
+            let p = params(distance, 0.1);
+            let run = run_prox_path(&p, &|_| {}).unwrap();
+            let data = Data::sine(p.n_data as usize);
+            let net = ReluNet::alternating(p.m as usize, p.scaling.into(), p.loss_norm.into());
+            let problem = ReluProblem::new(&net, &data).unwrap();
+            let mut solver = ProxSolver::new(&problem, p.config()).unwrap();
+            let mut w = gaussian_init(p.m as usize, 2, p.init_scale, p.seed);
+            assert_eq!(run.iterates[0], w);
+            for t in 1..=p.steps as usize {
+                let out = solver.prox_step(w.view(), t, &mut NoObserver).unwrap();
+                assert_eq!(run.iterates[t], out.w, "{distance} step {t}");
+                assert_eq!(run.reports[t - 1], out.report, "{distance} step {t}");
+                w = out.w;
+            }
+        }
+    }
+
+    /// Polishing starts at the GD iterate V, so Φ(P) ≤ Φ(V) up to rounding, and P is a distinct finite point.
+    #[test]
+    fn gd_steps_carry_their_polish() {
+        for distance in ["frobenius", "wasserstein"] {
+            let tables = run_tables(&params(distance, 1.0));
+            let f = &tables[0].frame;
+            let excess = f.column("objective_excess").unwrap().f64().unwrap().clone();
+            let dist = f.column("polished_distance").unwrap().f64().unwrap().clone();
+            let phi = crate::tables::column_f64(f, "prox_objective").unwrap();
+            assert_eq!(excess.get(0), None);
+            assert_eq!(f.column("certified").unwrap().null_count(), 4);
+            for (t, phi_t) in phi.iter().enumerate().skip(1) {
+                let (e, d) = (excess.get(t).unwrap(), dist.get(t).unwrap());
+                assert!(e >= -1e-12 * phi_t.abs().max(1.0), "{distance} step {t}: excess {e}");
+                assert!(d.is_finite() && d >= 0.0, "{distance} step {t}: distance {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn exact_runs_have_their_rows_and_certificates() {
+        for (distance, solver) in [
+            ("frobenius", "exact_local"),
+            ("wasserstein", "exact_local"),
+            ("frobenius", "exact_global"),
+            ("wasserstein", "exact_global"),
+        ] {
+            let p = exact_params(distance, 1.0, solver);
+            p.validate().unwrap();
+            let tables = run_tables(&p);
+            let f = &tables[0].frame;
+            assert_eq!((f.height(), tables[1].frame.height(), tables[2].frame.height()), (5, 5 * 8, 4));
+            let loss = crate::tables::column_f64(f, "loss").unwrap();
+            assert!(
+                loss.windows(2).all(|l| l[1] <= l[0]),
+                "{distance} {solver}: a prox step never increases F: {loss:?}"
+            );
+            assert_eq!(f.column("inner_iters").unwrap().u64().unwrap().get(4), Some(0));
+            assert_eq!(f.column("residual").unwrap().null_count(), 5);
+            assert_eq!(f.column("objective_excess").unwrap().null_count(), 5);
+            let certified = f.column("certified").unwrap().bool().unwrap().clone();
+            let gap = f.column("gap").unwrap().f64().unwrap().clone();
+            let phi = crate::tables::column_f64(f, "prox_objective").unwrap();
+            assert_eq!(phi.len(), 5);
+            for (t, phi_t) in phi.iter().enumerate().skip(1) {
+                let c = certified.get(t).expect("exact steps are certified or not");
+                match gap.get(t) {
+                    Some(g) => {
+                        assert_eq!(solver, "exact_global");
+                        assert!(g >= -1e-12, "{distance} step {t}: gap {g}");
+                        assert_eq!(c, g <= 1e-9 * phi_t.abs().max(1.0), "{distance} step {t}: gap {g}");
+                    }
+                    None => assert_eq!(solver, "exact_local"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn exact_solver_refuses_gd_knobs_at_validation() {
+        let mut p = exact_params("frobenius", 0.1, "exact_local");
+        p.residual_tol = Some(1e-9);
+        let e = p.validate().unwrap_err();
+        assert!(e.path == "residual_tol" && e.message.contains("gd only"), "{e:?}");
+        p.residual_tol = None;
+        p.validate().unwrap();
     }
 
     #[test]
