@@ -55,7 +55,7 @@ pub struct ProxSweepParams {
     pub scaling: ScalingParam,
     #[serde(default = "default_loss_norm")]
     pub loss_norm: LossNormParam,
-    /// How each prox step is solved: the seed's inner GD (default) or exactly (SPEC §1b).
+    /// How each prox step is solved: the seed's inner GD (default) or exactly (METHODS.md §1b).
     #[serde(default)]
     pub inner_solver: InnerSolverParam,
 }
@@ -363,8 +363,12 @@ pub fn run_prox_path(p: &ProxSweepParams, progress: &(dyn Fn(f64) + Sync)) -> an
 const SEED: ColumnSchema = col("seed", DType::U64, "id", "seed of the initialisation");
 const DISTANCE: ColumnSchema = col("distance", DType::Str, "label", "`frobenius` or `wasserstein`");
 const GAMMA: ColumnSchema = col("gamma", DType::F64, "1", "prox step γ");
-const INNER_SOLVER: ColumnSchema =
-    col("inner_solver", DType::Str, "label", "`gd` (the seed's inner GD), `exact_local` or `exact_global` (SPEC §1b)");
+const INNER_SOLVER: ColumnSchema = col(
+    "inner_solver",
+    DType::Str,
+    "label",
+    "`gd` (the seed's inner GD), `exact_local` or `exact_global` (docs/METHODS.md §1b)",
+);
 const STEP: ColumnSchema = col("step", DType::U32, "index", "prox step t (0 = W⁰)");
 
 const STEPS: TableSchema = TableSchema {
@@ -377,8 +381,8 @@ const STEPS: TableSchema = TableSchema {
         GAMMA,
         STEP,
         col("loss", DType::F64, "1", "F(W^t) = (1/n) Σ_j (f(X_j) − y_j)² (`loss_norm: mse`)"),
-        col("dist_frob", DType::F64, "1", "d_F between W^t and W^{t−1}, with the 1/m of SPEC §0").nullable(),
-        col("dist_w2", DType::F64, "1", "d_W between W^t and W^{t−1}, with the 1/m of SPEC §0").nullable(),
+        col("dist_frob", DType::F64, "1", "d_F between W^t and W^{t−1}, with the 1/m of METHODS.md §0").nullable(),
+        col("dist_w2", DType::F64, "1", "d_W between W^t and W^{t−1}, with the 1/m of METHODS.md §0").nullable(),
         col(
             "frac_permuted",
             DType::F64,
