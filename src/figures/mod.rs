@@ -13,6 +13,7 @@ use crate::results::{Results, StageInfo};
 
 pub mod grid;
 pub mod provenance;
+pub mod prox_exact;
 pub mod prox_sweep;
 pub mod style;
 pub mod three_point;
@@ -23,7 +24,7 @@ pub use style::{svg_plot, Svg};
 use style::{Output, Target};
 
 /// Bump when any figure's drawing code changes, so existing figures are redrawn.
-pub const FIGURES_REVISION: u32 = 5;
+pub const FIGURES_REVISION: u32 = 6;
 /// The figures record: per stage, the key its figures were drawn from and what was drawn.
 pub const STAMPS: &str = ".wgf-figures.json";
 

@@ -13,7 +13,7 @@ use crate::tables::{column_f64, column_str};
 
 /// Per-γ figures are drawn only for sweeps with at most this many γ (the fine grid gets the summary only).
 const MAX_GAMMAS_FOR_DETAIL: usize = 8;
-const DISTANCES: [(&str, RGBColor); 2] =
+pub(super) const DISTANCES: [(&str, RGBColor); 2] =
     [("frobenius", RGBColor(0x1f, 0x77, 0xb4)), ("wasserstein", RGBColor(0xff, 0x7f, 0x0e))];
 
 /// The `steps` table as columns.
@@ -56,7 +56,7 @@ impl Steps {
     }
 }
 
-fn gamma_label(g: f64) -> String {
+pub(super) fn gamma_label(g: f64) -> String {
     let a = g.log10();
     if (a - a.round()).abs() < 1e-9 {
         format!("1e{}", a.round() as i32)
@@ -66,11 +66,12 @@ fn gamma_label(g: f64) -> String {
 }
 
 pub fn draw(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
-    let steps = Steps::read(&results.table(&info.name, "steps")?)?;
+    let table = results.table(&info.name, "steps")?;
+    let steps = Steps::read(&table)?;
     let gammas = steps.gammas();
     let seed0 = steps.seed.iter().copied().fold(f64::INFINITY, f64::min);
     let stage = info.name.as_str();
-    let mut files = Vec::new();
+    let mut files = super::prox_exact::draw(results, info, &super::prox_exact::Rows::read(&table)?, out)?;
     if gammas.len() >= 2 {
         files.extend(style::render(&Summary { stage, steps: &steps, gammas: &gammas }, out)?);
     }
@@ -294,7 +295,7 @@ struct Summary<'a> {
 /// (γ, 10 %, 50 %, 90 %) of the final losses over seeds.
 type Quantiles = (f64, f64, f64, f64);
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
