@@ -91,6 +91,7 @@ fn main() -> Res<()> {
         ("prox_exact_claims", "prox_exact"),
         ("prox_exact_global_claims", "prox_exact_global"),
         ("prox_signs_claims", "prox_signs"),
+        ("prox_signs_global_claims", "prox_signs_global"),
     ] {
         if r.stage(claims).is_ok() {
             final_loss(&r, claims).ok();
@@ -100,8 +101,10 @@ fn main() -> Res<()> {
             steps(&r, source)?;
         }
     }
-    if r.stage("prox_signs_gd").is_ok() {
-        steps(&r, "prox_signs_gd")?;
+    for gd in ["prox_sweep", "prox_signs_gd"] {
+        if r.stage(gd).is_ok() {
+            steps(&r, gd)?;
+        }
     }
     Ok(())
 }
