@@ -214,7 +214,8 @@ fn minimisers(problem: &ReluProblem, start: &Array2<f64>, gamma: f64) -> anyhow:
         ("wasserstein_global", ProxDistance::Wasserstein, ExactSolver::Global),
     ];
     let mut ws = ExactWorkspace::new();
-    let (mut solver, mut particle, mut alpha, mut w, mut b, mut assigned) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut solver, mut particle, mut alpha, mut w, mut b, mut assigned) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut moved, mut active, mut objective, mut certified) = (vec![], vec![], vec![], vec![]);
     for (name, distance, kind) in solvers {
         let r = exact_prox_step(problem, start.view(), &ExactProxConfig::new(gamma, distance, kind), &mut ws)?;
@@ -319,4 +320,3 @@ mod tests {
         assert!(moved[g] > 0.2 && sigma[g] == 0.0, "moved {} σ {}", moved[g], sigma[g]);
     }
 }
-

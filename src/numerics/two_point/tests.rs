@@ -84,7 +84,7 @@ fn local_swap_happens_later_for_small_gamma() {
     assert!(path.iter().all(|p| p.0 < TWO_POINT_TARGET));
 }
 
-/// γ grid of the `two_point_limits` stage region, away from the measure-zero set where x^t = 1 exactly.
+/// γ grid of the `two_point_multistep` stage region, away from the measure-zero set where x^t = 1 exactly.
 const LIMIT_GAMMAS: [f64; 9] = [0.01, 0.013, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 3.0];
 
 #[test]
