@@ -412,7 +412,9 @@ impl Figure for InnerPaths<'_> {
             "The inner GD iterations of one prox step (γ = {}) in the (w, b) plane, one column per sign combination: \
              Frobenius (solid) against Wasserstein (dashed), start (circle), end (filled dot), first iteration whose \
              assignment swaps (diamond, with k), exact global prox end points; middle row zoomed on the starts with \
-             the data lines b = −x_j w; bottom row the two terms of each particle's Wasserstein inner gradient.",
+             the data lines b = −x_j w and the region b ≤ −|w| where a neuron activates no data (shaded); bottom row \
+             the two terms of each particle's Wasserstein inner gradient (beyond k = 200 a log-spaced subset of the \
+             iterations is drawn).",
             self.gamma
         )
     }
@@ -553,6 +555,14 @@ impl InnerPaths<'_> {
     }
 }
 
+/// The iterations drawn of a path of `n`: every k < 200, then about 230 per decade (k where ⌊ln k / ln 1.01⌋
+/// changes) and the last. Inner GD zigzags across a kink for thousands of iterations; drawing each of them made the
+/// SVG 7 MB, and the subset draws the same band.
+fn drawn(n: usize) -> Vec<usize> {
+    let bucket = |k: usize| ((k.max(1) as f64).ln() / 1.01f64.ln()).floor() as i64;
+    (0..n).filter(|&k| k < 200 || k + 1 == n || bucket(k) != bucket(k - 1)).collect()
+}
+
 /// A polyline drawn as separate two-point pieces in pixel space, solid or dashed (`dash` = (on, off) pixels).
 /// plotters joins the segments of a wide polyline with miters, and the zigzag of inner GD (near-180° turns) turns
 /// those miters into long stray spikes across the figure; pieces without joins cannot spike.
@@ -636,7 +646,8 @@ fn draw_track<DB: DrawingBackend>(
 ) -> anyhow::Result<bool> {
     let c = track.colour();
     let wasserstein = track.distance.starts_with("wasserstein");
-    for run in runs(&track.path, inside) {
+    let shown: Vec<(f64, f64)> = drawn(track.path.len()).into_iter().map(|k| track.path[k]).collect();
+    for run in runs(&shown, inside) {
         let (dash, style) =
             if wasserstein { (Some((8.0, 5.0)), c.stroke_width(3)) } else { (None, c.mix(0.7).stroke_width(2)) };
         polyline(chart, &run, dash, style)?;
@@ -688,7 +699,7 @@ fn forces<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, point: &InnerPoint)
     for t in tracks {
         let c = t.colour();
         let pts = |pick: fn(&(f64, f64)) -> f64| {
-            t.forces.iter().enumerate().skip(1).map(move |(k, f)| (k as f64, pick(f).max(FLOOR)))
+            drawn(t.forces.len()).into_iter().skip(1).map(move |k| (k as f64, pick(&t.forces[k]).max(FLOOR)))
         };
         let name = format!("particle {} (α = {:+})", t.particle, t.alpha);
         polyline(&chart, &pts(|f| f.0).collect::<Vec<_>>(), None, c.mix(0.6).stroke_width(2))?;
@@ -706,4 +717,51 @@ fn forces<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, point: &InnerPoint)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], c.stroke_width(3)));
     }
     style::legend(&mut chart, SeriesLabelPosition::UpperLeft, tick_font())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_cone_is_the_part_of_the_box_below_both_data_lines() {
+        // Box [−1, 2] × [−3, 1]: the cone b ≤ −|w| meets it in the pentagon (0, 0), (2, −2), (2, −3), (−1, −3), (−1, −1).
+        let cone = dead_cone(&(-1.0..2.0), &(-3.0..1.0));
+        let mut want = vec![(0.0, 0.0), (2.0, -2.0), (2.0, -3.0), (-1.0, -3.0), (-1.0, -1.0)];
+        let mut got = cone.clone();
+        let key = |p: &(f64, f64)| (p.0 * 10.0) as i64 * 100 + (p.1 * 10.0) as i64;
+        got.sort_by_key(key);
+        want.sort_by_key(key);
+        assert_eq!(got, want);
+        // Sorted by angle around the centroid: the shoelace area is the pentagon's, 6.5 (no self-crossing).
+        let area: f64 = (0..cone.len())
+            .map(|i| {
+                let (a, b) = (cone[i], cone[(i + 1) % cone.len()]);
+                a.0 * b.1 - b.0 * a.1
+            })
+            .sum::<f64>()
+            .abs()
+            / 2.0;
+        assert!((area - 6.5).abs() < 1e-12, "{area}");
+        // A box entirely above the cone has none of it.
+        assert!(dead_cone(&(-1.0..1.0), &(1.0..2.0)).is_empty());
+    }
+
+    #[test]
+    fn drawn_iterations_keep_the_start_the_end_and_thin_only_late_iterations() {
+        let k = drawn(4001);
+        assert_eq!(&k[..200], &(0..200).collect::<Vec<_>>()[..]);
+        assert_eq!(k.last(), Some(&4000));
+        // ln(4000/200)/ln(1.01) ≈ 301 buckets after k = 200.
+        assert!((480..=520).contains(&k.len()), "{}", k.len());
+        assert_eq!(drawn(3), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn runs_split_a_path_where_it_leaves_the_box() {
+        let inside = |p: &(f64, f64)| p.0.abs() <= 1.0;
+        let path = [(0.0, 0.0), (0.5, 0.0), (2.0, 0.0), (0.2, 0.0), (0.3, 0.0), (0.4, 0.0), (3.0, 0.0), (0.1, 0.0)];
+        let got = runs(&path, &inside);
+        assert_eq!(got, vec![vec![(0.0, 0.0), (0.5, 0.0)], vec![(0.2, 0.0), (0.3, 0.0), (0.4, 0.0)]]);
+    }
 }
