@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{check, Experiment, ParamError, RunContext, Table, Validate};
 use crate::numerics::prox::ProxStepReport;
-use crate::numerics::two_point::{
-    closed_form_path, frobenius_step, points, two_point_paths, wasserstein_global_step, wasserstein_local_step,
-};
+use crate::numerics::two_point::{closed_form_path, points, two_point_limit, two_point_paths, TwoPointMethod};
 use crate::tables::{col, DType, TableSchema};
 
 pub struct TwoPoint;
@@ -93,24 +91,99 @@ const PATHS: TableSchema = TableSchema {
     ],
 };
 
+const LIMITS: TableSchema = TableSchema {
+    name: "limits",
+    about: "one row per method: where its path ends after `steps` prox steps and where it goes as t → ∞",
+    columns: &[
+        col("gamma", DType::F64, "1", "prox step γ"),
+        col("method", DType::Str, "label", "`frobenius`, `wasserstein_local` or `wasserstein_global`"),
+        col("steps", DType::U32, "count", "prox steps T computed by the solver"),
+        col(
+            "swap_step",
+            DType::U32,
+            "index",
+            "first step t ≤ T whose prox coupling swaps the particles (solver); 0 = none (always for Frobenius)",
+        ),
+        col(
+            "swap_step_closed_form",
+            DType::U32,
+            "index",
+            "first swap step of the closed-form recurrence (METHODS.md E1, \"limits\"); 0 = never",
+        ),
+        col("x_final", DType::F64, "1", "x^T computed by the prox solver"),
+        col("y_final", DType::F64, "1", "y^T computed by the prox solver"),
+        col("x_limit", DType::F64, "1", "x∞ = lim x^t of the closed-form recurrence (always 4)"),
+        col("y_limit", DType::F64, "1", "y∞ = lim y^t of the closed-form recurrence (y freezes after the last swap)"),
+    ],
+};
+
+/// Rows of the `limits` table.
+#[derive(Default)]
+struct LimitRows {
+    method: Vec<&'static str>,
+    swap_step: Vec<u32>,
+    swap_closed: Vec<u32>,
+    x_final: Vec<f64>,
+    y_final: Vec<f64>,
+    x_limit: Vec<f64>,
+    y_limit: Vec<f64>,
+}
+
+impl LimitRows {
+    fn add(&mut self, method: TwoPointMethod, gamma: f64, path: &[(f64, f64)], reports: &[ProxStepReport]) {
+        let (x_inf, y_inf) = two_point_limit(method, gamma);
+        let (x_t, y_t) = path.last().copied().unwrap_or((f64::NAN, f64::NAN));
+        // A Frobenius report's frac_permuted says whether W2's partner would differ; its coupling never swaps.
+        let swaps = method != TwoPointMethod::Frobenius;
+        let swap = reports.iter().position(|r| swaps && r.frac_permuted > 0.0).map_or(0, |i| i as u32 + 1);
+        self.method.push(method.label());
+        self.swap_step.push(swap);
+        self.swap_closed.push(method.swap_step(gamma));
+        self.x_final.push(x_t);
+        self.y_final.push(y_t);
+        self.x_limit.push(x_inf);
+        self.y_limit.push(y_inf);
+    }
+
+    fn frame(self, gamma: f64, steps: u32) -> PolarsResult<DataFrame> {
+        let n = self.method.len();
+        df!(
+            "gamma" => vec![gamma; n],
+            "method" => self.method,
+            "steps" => vec![steps; n],
+            "swap_step" => self.swap_step,
+            "swap_step_closed_form" => self.swap_closed,
+            "x_final" => self.x_final,
+            "y_final" => self.y_final,
+            "x_limit" => self.x_limit,
+            "y_limit" => self.y_limit,
+        )
+    }
+}
+
 impl Experiment for TwoPoint {
     const KIND: &'static str = "two_point";
-    const VERSION: u32 = 1;
-    const TABLES: &'static [TableSchema] = &[PATHS];
-    const ABOUT: &'static str = "E1: two 1-D particles, f = ½(x − 4)², Frobenius / Wasserstein local / global prox";
+    const VERSION: u32 = 2;
+    const TABLES: &'static [TableSchema] = &[PATHS, LIMITS];
+    const ABOUT: &'static str =
+        "E1: two 1-D particles, f = ½(x − 4)², Frobenius / Wasserstein local / global prox; paths and limits";
     type Params = TwoPointParams;
 
     fn run(p: &TwoPointParams, ctx: &RunContext) -> anyhow::Result<Vec<Table>> {
         let steps = p.steps as usize;
         let paths = two_point_paths(p.gamma, steps, p.tol)?;
-        let mut rows = Rows::default();
-        let closed = |rule| closed_form_path(rule, p.gamma, steps);
-        let frob = &paths.frobenius;
-        rows.add("frobenius", &points(&frob.iterates), &closed(frobenius_step), &frob.reports);
-        let local = &paths.wasserstein_local;
-        rows.add("wasserstein_local", &points(&local.iterates), &closed(wasserstein_local_step), &local.reports);
+        let (mut rows, mut limits) = (Rows::default(), LimitRows::default());
         let global = &paths.wasserstein_global;
-        rows.add("wasserstein_global", &points(&global.iterates), &closed(wasserstein_global_step), &global.reports);
+        let solved = [
+            (TwoPointMethod::Frobenius, &paths.frobenius.iterates, &paths.frobenius.reports),
+            (TwoPointMethod::WassersteinLocal, &paths.wasserstein_local.iterates, &paths.wasserstein_local.reports),
+            (TwoPointMethod::WassersteinGlobal, &global.iterates, &global.reports),
+        ];
+        for (method, iterates, reports) in solved {
+            let path = points(iterates);
+            rows.add(method.label(), &path, &closed_form_path(method.step_rule(), p.gamma, steps), reports);
+            limits.add(method, p.gamma, &path, reports);
+        }
         let n = rows.step.len();
         let frame = df!(
             "gamma" => vec![p.gamma; n],
@@ -124,7 +197,7 @@ impl Experiment for TwoPoint {
             "inner_iters" => rows.inner_iters,
         )?;
         (ctx.progress)(1.0);
-        Ok(vec![Table::new("paths", frame)])
+        Ok(vec![Table::new("paths", frame), Table::new("limits", limits.frame(p.gamma, p.steps)?)])
     }
 }
 
@@ -151,5 +224,26 @@ mod tests {
             let swapped = y[local_first] == 0.0 || (y[local_first]).abs() < 1e-9;
             assert_eq!(swapped, gamma > 1.0 / 3.0, "the local solver swaps only above γ = 1/3");
         }
+    }
+
+    #[test]
+    fn limits_table_agrees_with_the_closed_form_after_the_late_swap() {
+        let p = TwoPointParams { gamma: 0.0215, steps: 40, tol: 1e-13 };
+        let noop = |_: f64| {};
+        let ctx = RunContext { inputs: &Default::default(), progress: &noop };
+        let t = &TwoPoint::run(&p, &ctx).unwrap()[1].frame;
+        assert_eq!(t.height(), 3);
+        let (method, swap) = (column_str(t, "method").unwrap(), column_f64(t, "swap_step").unwrap());
+        let swap_closed = column_f64(t, "swap_step_closed_form").unwrap();
+        let (y, y_inf) = (column_f64(t, "y_final").unwrap(), column_f64(t, "y_limit").unwrap());
+        // Frobenius never swaps, global swaps at step 1, local at step 14 = ⌊ln(4/3)/ln(1.0215)⌋ + 1.
+        assert_eq!(method, ["frobenius", "wasserstein_local", "wasserstein_global"]);
+        assert_eq!(swap, [0.0, 14.0, 1.0]);
+        assert_eq!(swap, swap_closed);
+        // y freezes after the swap: y^40 is already the limit (0.9664 for local).
+        for r in 0..3 {
+            assert!((y[r] - y_inf[r]).abs() < 1e-10, "{}: {} vs {}", method[r], y[r], y_inf[r]);
+        }
+        assert!((y_inf[1] - 0.9664).abs() < 1e-4, "{}", y_inf[1]);
     }
 }

@@ -24,7 +24,7 @@ pub use style::{svg_plot, Svg};
 use style::{Output, Target};
 
 /// Bump when any figure's drawing code changes, so existing figures are redrawn.
-pub const FIGURES_REVISION: u32 = 6;
+pub const FIGURES_REVISION: u32 = 7;
 /// The figures record: per stage, the key its figures were drawn from and what was drawn.
 pub const STAMPS: &str = ".wgf-figures.json";
 

@@ -142,6 +142,70 @@ pub fn wasserstein_global_step(gamma: f64, (x, y): (f64, f64)) -> (f64, f64) {
     }
 }
 
+/// First step t ≥ 1 at which the local Wasserstein recurrence from (0, 1) swaps, in closed form: x follows the
+/// Frobenius path x^t = 4 − 4 (1 + γ)^{−t} below y = 1 and swaps at the first t with x_F^t > 1, i.e.
+/// (1 + γ)^t > 4/3: t = ⌊ln(4/3) / ln(1 + γ)⌋ + 1 (1 for γ > 1/3). Off the measure-zero set of γ where
+/// ln(4/3)/ln(1 + γ) is an integer (there x^t = 1 = y exactly, no strict crossing and no swap).
+pub fn local_swap_step(gamma: f64) -> u32 {
+    let ratio = (4.0f64 / 3.0).ln() / gamma.ln_1p();
+    ratio.floor() as u32 + 1
+}
+
+/// The limit (x∞, y∞) of each method's recurrence from (0, 1) (METHODS.md E1, "limits"). Every point (4, y) is a
+/// fixed point of all three recurrences, so the limit is fixed by where y sits after the last swap:
+/// Frobenius never swaps, (4, 1); global swaps at step 1 only (after it |4 − y| = 4 > |4 − x|), (4, 0); local swaps
+/// once at step s = [`local_swap_step`], freezing y at the Frobenius iterate x^{s−1} = 4 − 4 (1 + γ)^{−(s−1)} < 1,
+/// after which x > 1 > y never crosses y again.
+pub fn two_point_limit(method: TwoPointMethod, gamma: f64) -> (f64, f64) {
+    match method {
+        TwoPointMethod::Frobenius => (TWO_POINT_TARGET, 1.0),
+        TwoPointMethod::WassersteinGlobal => (TWO_POINT_TARGET, 0.0),
+        TwoPointMethod::WassersteinLocal => {
+            (TWO_POINT_TARGET, frobenius_closed_form(gamma, local_swap_step(gamma) - 1).0)
+        }
+    }
+}
+
+/// The three E1 prox methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoPointMethod {
+    Frobenius,
+    WassersteinLocal,
+    WassersteinGlobal,
+}
+
+impl TwoPointMethod {
+    pub const ALL: [TwoPointMethod; 3] =
+        [TwoPointMethod::Frobenius, TwoPointMethod::WassersteinLocal, TwoPointMethod::WassersteinGlobal];
+
+    /// The table label.
+    pub fn label(self) -> &'static str {
+        match self {
+            TwoPointMethod::Frobenius => "frobenius",
+            TwoPointMethod::WassersteinLocal => "wasserstein_local",
+            TwoPointMethod::WassersteinGlobal => "wasserstein_global",
+        }
+    }
+
+    /// The closed-form step rule of the method.
+    pub fn step_rule(self) -> fn(f64, (f64, f64)) -> (f64, f64) {
+        match self {
+            TwoPointMethod::Frobenius => frobenius_step,
+            TwoPointMethod::WassersteinLocal => wasserstein_local_step,
+            TwoPointMethod::WassersteinGlobal => wasserstein_global_step,
+        }
+    }
+
+    /// The closed-form first swap step from (0, 1): none (0) for Frobenius, 1 for global.
+    pub fn swap_step(self, gamma: f64) -> u32 {
+        match self {
+            TwoPointMethod::Frobenius => 0,
+            TwoPointMethod::WassersteinLocal => local_swap_step(gamma),
+            TwoPointMethod::WassersteinGlobal => 1,
+        }
+    }
+}
+
 /// Iterates 0..=steps of a step rule from (0, 1).
 pub fn closed_form_path(step: fn(f64, (f64, f64)) -> (f64, f64), gamma: f64, steps: usize) -> Vec<(f64, f64)> {
     let mut path = vec![(0.0, 1.0)];
