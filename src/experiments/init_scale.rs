@@ -366,7 +366,8 @@ pub struct Cluster {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
     pub align: Option<usize>,
-    /// The neurons carrying the output at the end of alignment (see [`carrying`]).
+    /// The aligned neurons: carrying at the end of alignment (see [`carrying`]) and moved by more than their
+    /// initial norm, ‖W_i(t_a) − W⁰_i‖ > ‖W⁰_i‖.
     pub moving: Vec<usize>,
     pub clusters: Vec<Cluster>,
     pub fit: Option<usize>,
@@ -396,7 +397,12 @@ pub fn summarise(log: &FlowLog, xs: &[f64], p: &InitScaleParams) -> RunSummary {
     let fit = log.losses.iter().position(|&l| l <= p.fit_fraction * log.losses[0]);
     let (mut moving, mut clusters) = (vec![], vec![]);
     if let Some(k) = align {
-        moving = carrying(&norms[k], p.carry_fraction);
+        // Carrying and moved by more than its initial norm (the update dominates W⁰, seed 000 §2).
+        let moved = |i: usize| -> bool {
+            let (a, b) = (&log.weights[k][i * d..(i + 1) * d], &log.weights[0][i * d..(i + 1) * d]);
+            a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt() > norms[0][i]
+        };
+        moving = carrying(&norms[k], p.carry_fraction).into_iter().filter(|&i| moved(i)).collect();
         let at: Vec<(usize, f64)> = moving.iter().map(|&i| (i, angles[k][i])).collect();
         let cands = candidates(xs);
         for members in direction_clusters(&at, p.cluster_tol_deg) {
@@ -466,6 +472,8 @@ const NEURONS: TableSchema = TableSchema {
         col("norm", DType::F64, "1", "‖(w_i, b_i)‖"),
         col("angle_deg", DType::F64, "degree", "direction atan2(b_i, w_i) in (−180, 180]"),
         col("pattern", DType::Str, "label", "activation pattern 1[w_i x_j + b_i > 0] over the data x_1 < … < x_n"),
+        col("aligned", DType::Bool, "flag", "at t = t_align only: the neuron is one of the run's `aligned` ones")
+            .nullable(),
     ],
 };
 
@@ -478,8 +486,14 @@ const RUNS: TableSchema = TableSchema {
         col("t_align", DType::F64, "flow time", "end of the alignment phase (null: no still window on the plateau)")
             .nullable(),
         col("loss_align", DType::F64, "1", "loss at t_align").nullable(),
-        col("carrying", DType::U32, "count", "neurons with norm ≥ carry_fraction × the largest at t_align").nullable(),
-        col("clusters", DType::U32, "count", "direction clusters of the moving neurons at t_align").nullable(),
+        col(
+            "aligned",
+            DType::U32,
+            "count",
+            "neurons carrying at t_align (norm ≥ carry_fraction × the largest) and moved by more than ‖W⁰_i‖",
+        )
+        .nullable(),
+        col("clusters", DType::U32, "count", "direction clusters of the aligned neurons at t_align").nullable(),
         col(
             "on_candidates",
             DType::U32,
@@ -502,7 +516,7 @@ const CLUSTERS: TableSchema = TableSchema {
         SCALE,
         SEED,
         col("cluster", DType::U32, "index", "cluster index, by increasing angle"),
-        col("size", DType::U32, "count", "moving neurons in the cluster"),
+        col("size", DType::U32, "count", "aligned neurons in the cluster"),
         col("n_plus", DType::U32, "count", "of which with α = +1"),
         col("angle_deg", DType::F64, "degree", "mean direction of the cluster"),
         col("spread_deg", DType::F64, "degree", "largest angle of a member from the mean direction"),
@@ -537,13 +551,20 @@ fn loss_table(p: &InitScaleParams, log: &FlowLog) -> PolarsResult<DataFrame> {
     )
 }
 
-fn neurons_table(p: &InitScaleParams, log: &FlowLog, xs: &[f64], alpha: &[f64]) -> PolarsResult<DataFrame> {
+fn neurons_table(
+    p: &InitScaleParams,
+    log: &FlowLog,
+    xs: &[f64],
+    alpha: &[f64],
+    summary: &RunSummary,
+) -> PolarsResult<DataFrame> {
     let m = alpha.len();
     let rows = log.times.len() * m;
     let (mut t, mut particle, mut sign) =
         (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows));
     let (mut w, mut b, mut norm) = (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::with_capacity(rows));
     let (mut angle, mut pattern) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    let mut aligned: Vec<Option<bool>> = Vec::with_capacity(rows);
     for (k, wk) in log.weights.iter().enumerate() {
         for (i, r) in wk.chunks(2).enumerate() {
             t.push(log.times[k]);
@@ -551,6 +572,7 @@ fn neurons_table(p: &InitScaleParams, log: &FlowLog, xs: &[f64], alpha: &[f64]) 
             sign.push(alpha[i] as i8);
             (w.push(r[0]), b.push(r[1]), norm.push(r[0].hypot(r[1])), angle.push(angle_deg(r[0], r[1])));
             pattern.push(xs.iter().map(|x| if r[0] * x + r[1] > 0.0 { '1' } else { '0' }).collect::<String>());
+            aligned.push((summary.align == Some(k)).then(|| summary.moving.contains(&i)));
         }
     }
     df!(
@@ -564,6 +586,7 @@ fn neurons_table(p: &InitScaleParams, log: &FlowLog, xs: &[f64], alpha: &[f64]) 
         "norm" => norm,
         "angle_deg" => angle,
         "pattern" => pattern,
+        "aligned" => aligned,
     )
 }
 
@@ -576,7 +599,7 @@ fn runs_table(p: &InitScaleParams, log: &FlowLog, s: &RunSummary) -> PolarsResul
         "seed" => [p.seed],
         "t_align" => [s.align.map(|k| log.times[k])],
         "loss_align" => [s.align.map(|k| log.losses[k])],
-        "carrying" => [s.align.map(|_| s.moving.len() as u32)],
+        "aligned" => [s.align.map(|_| s.moving.len() as u32)],
         "clusters" => [s.align.map(|_| s.clusters.len() as u32)],
         "on_candidates" => [s.align.map(|_| on)],
         "t_plateau" => [log.times[plateau - 1]],
@@ -630,7 +653,7 @@ impl Experiment for InitScale {
         (ctx.progress)(1.0);
         Ok(vec![
             Table::new("loss", loss_table(p, &log)?),
-            Table::new("neurons", neurons_table(p, &log, &xs, &alpha)?),
+            Table::new("neurons", neurons_table(p, &log, &xs, &alpha, &summary)?),
             Table::new("runs", runs_table(p, &log, &summary)?),
             Table::new("clusters", clusters_table(p, &summary, &alpha)?),
             Table::new("candidates", candidates_table(p, &xs)?),

@@ -31,6 +31,8 @@ struct NeuronRow {
     alpha: f64,
     norm: f64,
     angle: f64,
+    /// At t_align: one of the run's aligned neurons.
+    aligned: Option<bool>,
 }
 
 fn opt_f64(frame: &polars::prelude::DataFrame, name: &str) -> anyhow::Result<Vec<Option<f64>>> {
@@ -76,6 +78,7 @@ fn read_neurons(results: &Results, stage: &str, runs: &[Run]) -> anyhow::Result<
     let (s, seed, t) = (column_f64(&n, "init_scale")?, column_f64(&n, "seed")?, column_f64(&n, "t")?);
     let (particle, alpha) = (column_f64(&n, "particle")?, column_f64(&n, "alpha")?);
     let (norm, angle) = (column_f64(&n, "norm")?, column_f64(&n, "angle_deg")?);
+    let flags = n.column("aligned")?.bool()?.clone();
     let first_seed = runs.iter().map(|r| r.seed).fold(f64::INFINITY, f64::min);
     let at_align = |r: usize| runs.iter().any(|x| x.scale == s[r] && x.seed == seed[r] && x.t_align == Some(t[r]));
     Ok((0..s.len())
@@ -88,6 +91,7 @@ fn read_neurons(results: &Results, stage: &str, runs: &[Run]) -> anyhow::Result<
             alpha: alpha[r],
             norm: norm[r],
             angle: angle[r],
+            aligned: flags.get(r),
         })
         .collect())
 }
@@ -123,6 +127,12 @@ fn spread(values: &[f64], k: usize) -> Vec<f64> {
         return values.to_vec();
     }
     (0..k).map(|i| values[i * (values.len() - 1) / (k - 1)]).collect()
+}
+
+/// Colour i of k along a hue ramp (red → violet): one per init scale, more than the 8-colour palette holds.
+fn ramp(i: usize, k: usize) -> RGBColor {
+    let c = HSLColor(0.78 * i as f64 / (k.max(2) - 1) as f64, 0.85, 0.42).to_rgba();
+    RGBColor(c.0, c.1, c.2)
 }
 
 fn scale_label(s: f64) -> String {
@@ -170,8 +180,9 @@ impl Figure for LossFigure<'_> {
             .axis_desc_style(label_font())
             .draw()
             .map_err(plot_err)?;
-        for (i, &s) in scales(self.runs).iter().enumerate() {
-            let c = colour(i);
+        let all = scales(self.runs);
+        for (i, &s) in all.iter().enumerate() {
+            let c = ramp(i, all.len());
             for (k, run) in self.runs.iter().filter(|r| r.scale == s).enumerate() {
                 let pts = run.t.iter().zip(&run.loss).skip(1).map(|(&t, &l)| (t, l.max(lo)));
                 let series = chart.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(plot_err)?;
@@ -359,9 +370,9 @@ impl Figure for Directions<'_> {
     }
 
     fn caption(&self) -> String {
-        "Directions of the carrying neurons at the end of alignment, every seed (radius 1 + 0.04·seed), in the \
-         (w, b) plane with the data lines b = −x_j w (grey) and data directions (x_j, 1) (dotted): they collapse \
-         onto a few data-determined rays."
+        "Directions of the neurons at the end of alignment, every seed (radius 1 + 0.04·seed), in the (w, b) \
+         plane with the data lines b = −x_j w (grey) and data directions (x_j, 1) (dotted): the aligned neurons \
+         collapse onto two critical rays, α = +1 onto (1, 0.5) and α = −1 onto (−1, 0.5)."
             .into()
     }
 
@@ -422,15 +433,31 @@ impl Directions<'_> {
         }
         for run in &aligned {
             let r = 1.0 + 0.04 * run.seed;
-            let pts = self.neurons.iter().filter(|n| n.scale == s && n.seed == run.seed && Some(n.t) == run.t_align);
-            let dots = pts.map(|n| {
+            let at = |n: &&NeuronRow| n.scale == s && n.seed == run.seed && Some(n.t) == run.t_align;
+            let place = |n: &NeuronRow| (r * n.angle.to_radians().cos(), r * n.angle.to_radians().sin());
+            let grey = RGBColor(120, 120, 120);
+            let rest = self.neurons.iter().filter(at).filter(|n| n.aligned != Some(true));
+            chart.draw_series(rest.map(|n| Circle::new(place(n), 3, grey.stroke_width(1)))).map_err(plot_err)?;
+            let dots = self.neurons.iter().filter(at).filter(|n| n.aligned == Some(true)).map(|n| {
                 let c = if n.alpha > 0.0 { RED } else { BLUE };
-                let a = n.angle.to_radians();
-                Circle::new((r * a.cos(), r * a.sin()), 4, c.filled())
+                Circle::new(place(n), 5, c.filled())
             });
             chart.draw_series(dots).map_err(plot_err)?;
         }
-        Ok(())
+        let grey = RGBColor(120, 120, 120);
+        let keys: [(&str, ShapeStyle, u32); 3] = [
+            ("aligned, α = +1", RED.filled(), 5),
+            ("aligned, α = −1", BLUE.filled(), 5),
+            ("not aligned (norm ≈ s)", grey.stroke_width(1), 3),
+        ];
+        for (label, style, size) in keys {
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), u32>>())
+                .map_err(plot_err)?
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x + 10, y), size, style));
+        }
+        style::legend(&mut chart, SeriesLabelPosition::UpperMiddle, tick_font())
     }
 }
 
