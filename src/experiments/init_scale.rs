@@ -570,7 +570,10 @@ fn neurons_table(
             t.push(log.times[k]);
             particle.push(i as u32);
             sign.push(alpha[i] as i8);
-            (w.push(r[0]), b.push(r[1]), norm.push(r[0].hypot(r[1])), angle.push(angle_deg(r[0], r[1])));
+            w.push(r[0]);
+            b.push(r[1]);
+            norm.push(r[0].hypot(r[1]));
+            angle.push(angle_deg(r[0], r[1]));
             pattern.push(xs.iter().map(|x| if r[0] * x + r[1] > 0.0 { '1' } else { '0' }).collect::<String>());
             aligned.push((summary.align == Some(k)).then(|| summary.moving.contains(&i)));
         }
@@ -759,7 +762,10 @@ mod tests {
         assert!(checked + still == 50 && checked >= 20, "{checked} checked, {still} without velocity");
     }
 
-    fn constructed(jump_at: f64, loss_drop_at: f64) -> (Vec<f64>, Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    /// times, losses, angles[k][i], norms[k][i].
+    type Constructed = (Vec<f64>, Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>);
+
+    fn constructed(jump_at: f64, loss_drop_at: f64) -> Constructed {
         let times: Vec<f64> = std::iter::once(0.0).chain(log_grid(1e-6, 1e2, 10)).collect();
         let losses = times.iter().map(|&t| if t < loss_drop_at { 1.0 } else { 0.5 }).collect();
         // Neuron 0 (norm 1) turns 30° linearly in t until jump_at, then stays; neuron 1 (norm 1) never turns;
