@@ -42,6 +42,9 @@ const EVERY_KIND: &str = "stages:
     kind: grid_vs_gd
     inputs: [grid_jko]
     params: {source: grid_jko, m: 20, seed: 0, substeps: 2}
+  - name: init_scale
+    kind: init_scale
+    params: {init_scale: 1.0e-8, seed: 0, m: 8, t_end: 0.01, per_decade: 5}
 ";
 
 #[test]

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 pub mod grid_jko;
 pub mod grid_vs_gd;
+pub mod init_scale;
 pub mod inner_iterations;
 pub mod params;
 pub mod prox_claims;
@@ -110,6 +111,7 @@ pub static KINDS: &[Kind] = &[
     kind::<three_point_summary::ThreePointSummary>(),
     kind::<grid_jko::GridJko>(),
     kind::<grid_vs_gd::GridVsGd>(),
+    kind::<init_scale::InitScale>(),
 ];
 
 impl Kind {

@@ -12,6 +12,7 @@ use crate::pipeline::store::{remove_dead_leftovers, write_atomic};
 use crate::results::{Results, StageInfo};
 
 pub mod grid;
+pub mod init_scale;
 pub mod provenance;
 pub mod prox_exact;
 pub mod prox_sweep;
@@ -39,6 +40,7 @@ fn drawer(kind: &str) -> Option<DrawStage> {
         "prox_sweep" => Some(prox_sweep::draw),
         "grid_jko" => Some(grid::draw_jko),
         "grid_vs_gd" => Some(grid::draw_vs_gd),
+        "init_scale" => Some(init_scale::draw),
         _ => None,
     }
 }
@@ -49,6 +51,7 @@ pub fn notebook_family(kind: &str) -> Option<&'static str> {
         "two_point" | "inner_iterations" | "three_point" | "three_point_summary" => Some("01_toys"),
         "prox_sweep" | "prox_claims" => Some("02_prox_sweep"),
         "grid_jko" | "grid_vs_gd" => Some("03_grid_jko"),
+        "init_scale" => Some("05_init_scale"),
         _ => None,
     }
 }
