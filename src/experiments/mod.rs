@@ -14,6 +14,7 @@ pub mod grid_vs_gd;
 pub mod inner_iterations;
 pub mod params;
 pub mod prox_claims;
+pub mod prox_compare;
 pub mod prox_sweep;
 pub mod three_point;
 pub mod three_point_summary;
@@ -110,6 +111,7 @@ pub static KINDS: &[Kind] = &[
     kind::<three_point_summary::ThreePointSummary>(),
     kind::<grid_jko::GridJko>(),
     kind::<grid_vs_gd::GridVsGd>(),
+    kind::<prox_compare::ProxCompare>(),
 ];
 
 impl Kind {

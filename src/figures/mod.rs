@@ -14,6 +14,7 @@ use crate::results::{Results, StageInfo};
 pub mod grid;
 pub mod provenance;
 pub mod prox_exact;
+pub mod prox_paths;
 pub mod prox_sweep;
 pub mod style;
 pub mod three_point;
@@ -24,7 +25,7 @@ pub use style::{svg_plot, Svg};
 use style::{Output, Target};
 
 /// Bump when any figure's drawing code changes, so existing figures are redrawn.
-pub const FIGURES_REVISION: u32 = 6;
+pub const FIGURES_REVISION: u32 = 7;
 /// The figures record: per stage, the key its figures were drawn from and what was drawn.
 pub const STAMPS: &str = ".wgf-figures.json";
 
@@ -39,6 +40,7 @@ fn drawer(kind: &str) -> Option<DrawStage> {
         "prox_sweep" => Some(prox_sweep::draw),
         "grid_jko" => Some(grid::draw_jko),
         "grid_vs_gd" => Some(grid::draw_vs_gd),
+        "prox_compare" => Some(prox_exact::draw_compare),
         _ => None,
     }
 }
@@ -49,6 +51,7 @@ pub fn notebook_family(kind: &str) -> Option<&'static str> {
         "two_point" | "inner_iterations" | "three_point" | "three_point_summary" => Some("01_toys"),
         "prox_sweep" | "prox_claims" => Some("02_prox_sweep"),
         "grid_jko" | "grid_vs_gd" => Some("03_grid_jko"),
+        "prox_compare" => Some("02_prox_sweep"),
         _ => None,
     }
 }
