@@ -197,7 +197,7 @@ fn solver_legend(
             } else {
                 area.draw(&PathElement::new(vec![(x, y), (x + 32, y)], style)).map_err(plot_err)?;
             }
-            let text = format!("{}, {d} ({} seeds)", s.label, s.seeds);
+            let text = format!("{}, {d} ({} seed{})", s.label, s.seeds, if s.seeds == 1 { "" } else { "s" });
             area.draw(&Text::new(text, (x + 40, y - 10), font.clone())).map_err(plot_err)?;
         }
     }

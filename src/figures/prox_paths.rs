@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
 use super::prox_sweep::gamma_label;
-use super::style::{self, label_font, plot_err, plain_tick, tick_font, Figure, BLUE, RED};
+use super::style::{self, label_font, plain_tick, plot_err, tick_font, Figure, BLUE, RED};
 use crate::tables::{column_f64, column_str};
 
 /// (w0, w1, b0, b1) of a panel.
@@ -86,7 +86,7 @@ impl Figure for Trajectories<'_> {
         let starts: Vec<(f64, f64)> =
             paths.iter().filter(|p| !p.dashed).filter_map(|p| p.points.first().copied()).collect();
         let inactive: Vec<(f64, f64)> = starts.iter().copied().filter(|&s| activates_no_data(s, &self.xs)).collect();
-        let (top, body) = root.split_vertically(130);
+        let (top, body) = root.split_vertically(140);
         let (title, legend) = top.split_vertically(50);
         let text = format!("Prox sweep (E4): neuron trajectories, γ = {}, seed {}", gamma_label(self.gamma), self.seed);
         title.titled(&text, style::title_font()).map_err(plot_err)?;
@@ -147,22 +147,29 @@ fn plane_panel<'a, DB: DrawingBackend>(
         .axis_desc_style(label_font())
         .draw()
         .map_err(plot_err)?;
-    chart.draw_series([Polygon::new(no_data_region((x0, x1, y0, y1), &fig.xs), GREY.mix(0.15).filled())]).map_err(plot_err)?;
+    chart
+        .draw_series([Polygon::new(no_data_region((x0, x1, y0, y1), &fig.xs), GREY.mix(0.15).filled())])
+        .map_err(plot_err)?;
     for &x in &fig.xs {
         if let Some(segment) = data_line(x, (x0, x1, y0, y1)) {
             chart.draw_series(LineSeries::new(segment, GREY.mix(0.6).stroke_width(1))).map_err(plot_err)?;
         }
     }
+    let inside = |&(w, b): &(f64, f64)| (x0..=x1).contains(&w) && (y0..=y1).contains(&b);
     for p in paths {
         let c = if p.positive { RED } else { BLUE };
-        if p.dashed {
-            chart.draw_series(DashedLineSeries::new(p.points.clone(), 6, 4, c.stroke_width(2))).map_err(plot_err)?;
-        } else {
-            chart.draw_series(LineSeries::new(p.points.clone(), c.stroke_width(2))).map_err(plot_err)?;
-            chart.draw_series(p.points.first().map(|&s| Circle::new(s, 5, c.stroke_width(2)))).map_err(plot_err)?;
+        for run in clip_path(&p.points, (x0, x1, y0, y1)) {
+            if p.dashed {
+                chart.draw_series(DashedLineSeries::new(run, 6, 4, c.stroke_width(2))).map_err(plot_err)?;
+            } else {
+                chart.draw_series(LineSeries::new(run, c.stroke_width(2))).map_err(plot_err)?;
+            }
         }
+        let start = p.points.first().filter(|s| !p.dashed && inside(s));
+        chart.draw_series(start.map(|&s| Circle::new(s, 5, c.stroke_width(2)))).map_err(plot_err)?;
     }
-    chart.draw_series(inactive.iter().map(|&s| Cross::new(s, 7, BLACK.stroke_width(2)))).map_err(plot_err)?;
+    let crosses = inactive.iter().filter(|s| inside(s));
+    chart.draw_series(crosses.map(|&s| Cross::new(s, 7, BLACK.stroke_width(2)))).map_err(plot_err)?;
     Ok(chart)
 }
 
@@ -181,6 +188,38 @@ fn no_data_region((x0, x1, y0, y1): Bounds, xs: &[f64]) -> Vec<(f64, f64)> {
     poly
 }
 
+/// The parts of a polyline inside the box, as polylines: plotters moves points outside the plotting area onto its
+/// edge, which in the zoom panel drew every path leaving the box as a line into a corner. Liang–Barsky per segment.
+fn clip_path(points: &[(f64, f64)], (x0, x1, y0, y1): Bounds) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    for seg in points.windows(2) {
+        let ((ax, ay), (bx, by)) = (seg[0], seg[1]);
+        let (dx, dy) = (bx - ax, by - ay);
+        let (mut t0, mut t1) = (0.0f64, 1.0f64);
+        let mut visible = true;
+        for (p, q) in [(-dx, ax - x0), (dx, x1 - ax), (-dy, ay - y0), (dy, y1 - ay)] {
+            if p == 0.0 {
+                visible &= q >= 0.0;
+            } else if p < 0.0 {
+                t0 = t0.max(q / p);
+            } else {
+                t1 = t1.min(q / p);
+            }
+        }
+        if !visible || t0 > t1 {
+            continue;
+        }
+        // Unclipped ends stay bit-identical, so the next segment continues the same run.
+        let from = if t0 == 0.0 { seg[0] } else { (ax + t0 * dx, ay + t0 * dy) };
+        let to = if t1 == 1.0 { seg[1] } else { (ax + t1 * dx, ay + t1 * dy) };
+        match runs.last_mut() {
+            Some(run) if t0 == 0.0 && run.last() == Some(&seg[0]) => run.push(to),
+            _ => runs.push(vec![from, to]),
+        }
+    }
+    runs
+}
+
 /// The data line b = −x w clipped to the box (plotters draws lines past the plotting area otherwise).
 fn data_line(x: f64, (x0, x1, y0, y1): Bounds) -> Option<Vec<(f64, f64)>> {
     let (lo, hi) = if x == 0.0 {
@@ -195,10 +234,10 @@ fn data_line(x: f64, (x0, x1, y0, y1): Bounds) -> Option<Vec<(f64, f64)>> {
     (lo < hi).then(|| vec![(lo, -x * lo), (hi, -x * hi)])
 }
 
-/// The legend strip above the panels: sign colours, line styles, the markers and the shading.
+/// The legend strip above the panels (two rows): sign colours and line styles; the markers and the shading.
 fn path_legend(area: &DrawingArea<impl DrawingBackend, Shift>, inactive: usize, m: usize) -> anyhow::Result<()> {
     let font = tick_font();
-    let text = |x: i32, s: String| area.draw(&Text::new(s, (x, 12), font.clone())).map_err(plot_err);
+    let text = |x: i32, y: i32, s: String| area.draw(&Text::new(s, (x, y - 8), font.clone())).map_err(plot_err);
     let mut x = 40;
     for (label, c, dashed) in [
         ("α = +1, Frobenius", RED, false),
@@ -214,18 +253,17 @@ fn path_legend(area: &DrawingArea<impl DrawingBackend, Shift>, inactive: usize, 
         } else {
             area.draw(&PathElement::new(vec![(x, 20), (x + 31, 20)], style)).map_err(plot_err)?;
         }
-        text(x + 40, label.to_string())?;
-        x += 230;
+        text(x + 40, 20, label.to_string())?;
+        x += 260;
     }
     area.draw(&Circle::new((x + 8, 20), 5, BLACK.stroke_width(2))).map_err(plot_err)?;
-    text(x + 22, "start W⁰".into())?;
-    x += 120;
-    area.draw(&Cross::new((x + 8, 20), 7, BLACK.stroke_width(2))).map_err(plot_err)?;
-    text(x + 22, format!("starts activating no data ({inactive} of {m})"))?;
-    x += 370;
-    area.draw(&Rectangle::new([(x, 12), (x + 30, 28)], GREY.mix(0.3).filled())).map_err(plot_err)?;
-    area.draw(&PathElement::new(vec![(x, 28), (x + 30, 12)], GREY.mix(0.6).stroke_width(1))).map_err(plot_err)?;
-    text(x + 40, "no data active (shaded); data lines b = −x_j w (grey)".into())
+    text(x + 22, 20, "start W⁰ (Frobenius and Wasserstein paths share it)".into())?;
+    area.draw(&Cross::new((48, 52), 7, BLACK.stroke_width(2))).map_err(plot_err)?;
+    text(62, 52, format!("starts where it activates no data point ({inactive} of {m} neurons)"))?;
+    area.draw(&Rectangle::new([(620, 44), (650, 60)], GREY.mix(0.3).filled())).map_err(plot_err)?;
+    text(660, 52, "w x_j + b ≤ 0 for every data point x_j (shaded)".into())?;
+    area.draw(&PathElement::new(vec![(1160, 60), (1190, 44)], GREY.mix(0.6).stroke_width(1))).map_err(plot_err)?;
+    text(1200, 52, "data lines b = −x_j w".into())
 }
 
 #[cfg(test)]
@@ -252,5 +290,15 @@ mod tests {
         assert_eq!(data_line(2.0, b), Some(vec![(-0.25, 0.5), (0.25, -0.5)]));
         assert_eq!(data_line(0.0, b), Some(vec![(-1.0, 0.0), (1.0, 0.0)]));
         assert_eq!(data_line(0.0, (-1.0, 1.0, 0.1, 0.5)), None);
+    }
+
+    #[test]
+    fn paths_are_clipped_to_the_box_not_pulled_onto_its_edge() {
+        let b = (0.0, 1.0, 0.0, 1.0);
+        // In, out through x = 1 at b = 0.75, back in through b = 1 at w = 0.25: two runs, cut at the edge.
+        let runs = clip_path(&[(0.5, 0.5), (1.5, 1.0), (0.5, 1.5), (0.0, 0.5)], b);
+        assert_eq!(runs, vec![vec![(0.5, 0.5), (1.0, 0.75)], vec![(0.25, 1.0), (0.0, 0.5)]]);
+        assert!(clip_path(&[(2.0, 2.0), (3.0, 2.0)], b).is_empty(), "a segment outside draws nothing");
+        assert_eq!(clip_path(&[(0.1, 0.1), (0.2, 0.2), (0.3, 0.1)], b), vec![vec![(0.1, 0.1), (0.2, 0.2), (0.3, 0.1)]]);
     }
 }

@@ -210,20 +210,12 @@ fn steps_panel<DB: DrawingBackend>(
         let pts = |v: &[f64]| -> Vec<(f64, f64)> {
             rows.iter().filter(|&&r| v[r].is_finite() && v[r] > 0.0).map(|&r| (s.step[r], v[r])).collect()
         };
-        chart
-            .draw_series(LineSeries::new(pts(&s.loss), c.stroke_width(3)))
-            .map_err(plot_err)?;
-        chart
-            .draw_series(DashedLineSeries::new(pts(&s.dist_frob), 8, 5, c.stroke_width(2)))
-            .map_err(plot_err)?;
-        chart
-            .draw_series(DashedLineSeries::new(pts(&s.dist_w2), 2, 4, c.stroke_width(2)))
-            .map_err(plot_err)?;
+        chart.draw_series(LineSeries::new(pts(&s.loss), c.stroke_width(3))).map_err(plot_err)?;
+        chart.draw_series(DashedLineSeries::new(pts(&s.dist_frob), 8, 5, c.stroke_width(2))).map_err(plot_err)?;
+        chart.draw_series(DashedLineSeries::new(pts(&s.dist_w2), 2, 4, c.stroke_width(2))).map_err(plot_err)?;
         let frac: Vec<(f64, f64)> =
             rows.iter().filter(|&&r| s.frac[r].is_finite()).map(|&r| (s.step[r], s.frac[r])).collect();
-        chart
-            .draw_secondary_series(LineSeries::new(frac, c.mix(0.45).stroke_width(7)))
-            .map_err(plot_err)?;
+        chart.draw_secondary_series(LineSeries::new(frac, c.mix(0.45).stroke_width(7))).map_err(plot_err)?;
     }
     Ok(())
 }

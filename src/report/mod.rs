@@ -378,13 +378,13 @@ mod tests {
         // The gd stage alone is rerun with one more step: cmp's tables (and figures) now show old inputs.
         run_compare(d, 3, &["gd"]);
         let report = write(&paths).unwrap();
-        assert_eq!(report.stale, ["gd", "cmp"], "gd's own figures and the comparison figures");
+        assert_eq!(report.stale, ["cmp", "gd"], "the comparison figures and gd's own");
         let page = std::fs::read_to_string(&report.page).unwrap();
         assert!(page.contains("STALE: input stage `gd` changed since this stage ran"), "the reason is named");
 
         // cmp recomputed from the new gd (a new key): stale until redrawn, current after.
         run_compare(d, 3, &[]);
-        assert_eq!(write(&paths).unwrap().stale, ["gd", "cmp"]);
+        assert_eq!(write(&paths).unwrap().stale, ["cmp", "gd"]);
         draw();
         assert!(write(&paths).unwrap().stale.is_empty());
     }
