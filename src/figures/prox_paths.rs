@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
 use super::prox_sweep::gamma_label;
-use super::style::{self, label_font, plain_tick, plot_err, tick_font, Figure, BLUE, RED};
+use super::style::{self, label_font, plot_err, tick_font, Figure, BLUE, RED};
 use crate::tables::{column_f64, column_str};
 
 /// (w0, w1, b0, b1) of a panel.
@@ -129,24 +129,7 @@ fn plane_panel<'a, DB: DrawingBackend>(
     paths: &[Path],
     inactive: &[(f64, f64)],
 ) -> anyhow::Result<PlaneChart<'a, DB>> {
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, label_font())
-        .margin(15)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(plot_err)?;
-    let (x_span, y_span) = (x1 - x0, y1 - y0);
-    chart
-        .configure_mesh()
-        .x_desc("w (slope)")
-        .y_desc("b (bias)")
-        .x_label_formatter(&|&v| plain_tick(v, x_span))
-        .y_label_formatter(&|&v| plain_tick(v, y_span))
-        .label_style(tick_font())
-        .axis_desc_style(label_font())
-        .draw()
-        .map_err(plot_err)?;
+    let mut chart = style::plane_axes(area, caption, label_font(), (x0, x1, y0, y1))?;
     chart
         .draw_series([Polygon::new(no_data_region((x0, x1, y0, y1), &fig.xs), GREY.mix(0.15).filled())])
         .map_err(plot_err)?;
