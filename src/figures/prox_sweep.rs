@@ -253,13 +253,16 @@ struct Summary<'a> {
     gammas: &'a [f64],
 }
 
+/// A chart with a log x axis and a log y axis labelled by [`style::log_axis`].
+pub(super) type LogLogChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<LogCoord<f64>, WithKeyPoints<LogCoord<f64>>>>;
+
 /// Log-log axes of the final loss against γ over [g0, g1] and [lo, hi], shared by the E4 and E4x summaries.
 pub(super) fn final_loss_chart<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     caption: Option<&str>,
     (g0, g1): (f64, f64),
     (lo, hi): (f64, f64),
-) -> anyhow::Result<ChartContext<'a, DB, Cartesian2d<LogCoord<f64>, WithKeyPoints<LogCoord<f64>>>>> {
+) -> anyhow::Result<LogLogChart<'a, DB>> {
     let mut builder = ChartBuilder::on(area);
     if let Some(caption) = caption {
         builder.caption(caption, (style::FONT, 21));
