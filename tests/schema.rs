@@ -42,6 +42,10 @@ const EVERY_KIND: &str = "stages:
     kind: grid_vs_gd
     inputs: [grid_jko]
     params: {source: grid_jko, m: 20, seed: 0, substeps: 2}
+  - name: prox_compare
+    kind: prox_compare
+    inputs: [prox_sweep]
+    params: {sources: [prox_sweep]}
 ";
 
 #[test]
@@ -86,6 +90,7 @@ fn misdeclared_three_point() -> &'static Kind {
         tables: Box::leak(tables.into_boxed_slice()),
         about: real.about,
         summary: real.summary,
+        input_tables: real.input_tables,
         resolve: real.resolve,
         run: real.run,
     }))
