@@ -45,6 +45,11 @@ const EVERY_KIND: &str = "stages:
   - name: init_scale
     kind: init_scale
     params: {init_scale: 1.0e-8, seed: 0, m: 8, t_end: 0.01, per_decade: 5}
+
+  - name: prox_compare
+    kind: prox_compare
+    inputs: [prox_sweep]
+    params: {sources: [prox_sweep]}
 ";
 
 #[test]
@@ -89,6 +94,7 @@ fn misdeclared_three_point() -> &'static Kind {
         tables: Box::leak(tables.into_boxed_slice()),
         about: real.about,
         summary: real.summary,
+        input_tables: real.input_tables,
         resolve: real.resolve,
         run: real.run,
     }))

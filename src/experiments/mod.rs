@@ -15,6 +15,7 @@ pub mod init_scale;
 pub mod inner_iterations;
 pub mod params;
 pub mod prox_claims;
+pub mod prox_compare;
 pub mod prox_sweep;
 pub mod three_point;
 pub mod three_point_summary;
@@ -71,6 +72,9 @@ pub trait Experiment {
     const ABOUT: &'static str;
     /// A findings stage: its tables are small summaries of other stages, shown in full by `wgf report`.
     const SUMMARY: bool = false;
+    /// The tables it reads of each input stage (empty: all of them). Loading only these keeps a summary over
+    /// large stages cheap: `prox_compare` reads `steps` and skips the 50× larger `particles`.
+    const INPUT_TABLES: &'static [&'static str] = &[];
     type Params: DeserializeOwned + Serialize + Validate;
     fn run(params: &Self::Params, ctx: &RunContext) -> anyhow::Result<Vec<Table>>;
 }
@@ -83,6 +87,8 @@ pub struct Kind {
     pub about: &'static str,
     /// See [`Experiment::SUMMARY`].
     pub summary: bool,
+    /// See [`Experiment::INPUT_TABLES`].
+    pub input_tables: &'static [&'static str],
     /// Raw parameters → canonical typed parameters (defaults filled in), or the first problem found.
     pub resolve: fn(&Value) -> Result<Value, ParamError>,
     /// Runs one point from its canonical parameters.
@@ -96,6 +102,7 @@ const fn kind<E: Experiment>() -> Kind {
         tables: E::TABLES,
         about: E::ABOUT,
         summary: E::SUMMARY,
+        input_tables: E::INPUT_TABLES,
         resolve: resolve::<E>,
         run: run::<E>,
     }
@@ -112,6 +119,8 @@ pub static KINDS: &[Kind] = &[
     kind::<grid_jko::GridJko>(),
     kind::<grid_vs_gd::GridVsGd>(),
     kind::<init_scale::InitScale>(),
+
+    kind::<prox_compare::ProxCompare>(),
 ];
 
 impl Kind {

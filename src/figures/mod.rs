@@ -15,6 +15,7 @@ pub mod grid;
 pub mod init_scale;
 pub mod provenance;
 pub mod prox_exact;
+pub mod prox_paths;
 pub mod prox_sweep;
 pub mod style;
 pub mod three_point;
@@ -41,6 +42,8 @@ fn drawer(kind: &str) -> Option<DrawStage> {
         "grid_jko" => Some(grid::draw_jko),
         "grid_vs_gd" => Some(grid::draw_vs_gd),
         "init_scale" => Some(init_scale::draw),
+
+        "prox_compare" => Some(prox_exact::draw_compare),
         _ => None,
     }
 }
@@ -52,6 +55,8 @@ pub fn notebook_family(kind: &str) -> Option<&'static str> {
         "prox_sweep" | "prox_claims" => Some("02_prox_sweep"),
         "grid_jko" | "grid_vs_gd" => Some("03_grid_jko"),
         "init_scale" => Some("05_init_scale"),
+
+        "prox_compare" => Some("02_prox_sweep"),
         _ => None,
     }
 }

@@ -8,16 +8,17 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
-use super::prox_sweep::{gamma_label, quantile, DISTANCES};
+use super::prox_sweep::{final_loss_chart, gamma_label, quantile, DISTANCES};
 use super::style::{self, label_font, plot_err, tick_font, Figure};
 use crate::results::{Results, StageInfo};
 use crate::tables::{column_f64, column_str};
 
-/// (label, stage) of the three inner solvers, in the order of issue 18.
-const SOLVERS: [(&str, &str); 3] =
-    [("gd", "prox_sweep"), ("exact local", "prox_exact"), ("exact global", "prox_exact_global")];
-const SOLVER_COLOURS: [RGBColor; 3] =
-    [RGBColor(0x7f, 0x7f, 0x7f), RGBColor(0x2c, 0xa0, 0x2c), RGBColor(0x94, 0x67, 0xbd)];
+/// (inner_solver, label, colour) of the three inner solvers, in the order of issue 18.
+const SOLVERS: [(&str, &str, RGBColor); 3] = [
+    ("gd", "gd", RGBColor(0x7f, 0x7f, 0x7f)),
+    ("exact_local", "exact local", RGBColor(0x2c, 0xa0, 0x2c)),
+    ("exact_global", "exact global", RGBColor(0x94, 0x67, 0xbd)),
+];
 /// Gaps and distances at or below this are drawn at it, so exact zeros stay on the log axis.
 const FLOOR: f64 = 1e-16;
 
@@ -27,7 +28,6 @@ pub struct Rows {
     distance: Vec<String>,
     gamma: Vec<f64>,
     step: Vec<f64>,
-    loss: Vec<f64>,
     gap: Vec<f64>,
     objective: Vec<f64>,
     certified: Vec<f64>,
@@ -49,7 +49,6 @@ impl Rows {
             distance: column_str(t, "distance")?,
             gamma: column_f64(t, "gamma")?,
             step: column_f64(t, "step")?,
-            loss: column_f64(t, "loss")?,
             gap: optional_f64(t, "gap")?,
             objective: optional_f64(t, "prox_objective")?,
             certified: optional_f64(t, "certified")?,
@@ -67,10 +66,6 @@ impl Rows {
         v.sort_by(f64::total_cmp);
         v.dedup();
         v.len()
-    }
-
-    fn last_step(&self) -> f64 {
-        self.step.iter().copied().fold(0.0, f64::max)
     }
 }
 
@@ -116,44 +111,85 @@ fn draw_band<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType
     Ok(())
 }
 
-/// The solvers' steps tables that have results, with their labels and colours.
-type Solvers = Vec<(&'static str, RGBColor, Rows)>;
+/// One source stage of a `prox_compare` stage: its solver's label and colour, its seed count and its rows.
+pub struct Source {
+    label: &'static str,
+    colour: RGBColor,
+    seeds: usize,
+    /// (distance, γ, step, 10 %, 50 %, 90 %) of the loss over seeds.
+    quantiles: Vec<(String, f64, f64, f64, f64, f64)>,
+    /// (distance, γ, final loss) per seed.
+    finals: Vec<(String, f64, f64)>,
+}
 
-fn solvers(results: &Results) -> anyhow::Result<Solvers> {
-    let known: Vec<String> = results.stages()?.into_iter().map(|s| s.name).collect();
+fn solver_style(solver: &str, k: usize) -> (&'static str, RGBColor) {
+    SOLVERS.iter().find(|s| s.0 == solver).map_or(("other solver", style::colour(k)), |s| (s.1, s.2))
+}
+
+/// The sources of a `prox_compare` stage, in the order its tables list them.
+fn compare_sources(results: &Results, stage: &str) -> anyhow::Result<Vec<Source>> {
+    let q = results.table(stage, "loss_quantiles")?;
+    let (src, solver, dist) = (column_str(&q, "source")?, column_str(&q, "inner_solver")?, column_str(&q, "distance")?);
+    let (gamma, step) = (column_f64(&q, "gamma")?, column_f64(&q, "step")?);
+    let (q10, q50, q90) = (column_f64(&q, "loss_q10")?, column_f64(&q, "loss_median")?, column_f64(&q, "loss_q90")?);
+    let f = results.table(stage, "final_loss")?;
+    let (f_src, f_dist, f_gamma) = (column_str(&f, "source")?, column_str(&f, "distance")?, column_f64(&f, "gamma")?);
+    let (f_seed, f_loss) = (column_f64(&f, "seed")?, column_f64(&f, "final_loss")?);
+    let mut names: Vec<&String> = src.iter().collect();
+    names.dedup();
     let mut out = Vec::new();
-    for ((label, stage), c) in SOLVERS.into_iter().zip(SOLVER_COLOURS) {
-        if known.iter().any(|k| k == stage) {
-            out.push((label, c, Rows::read(&results.table(stage, "steps")?)?));
-        }
+    for (k, name) in names.into_iter().enumerate() {
+        let first = src.iter().position(|s| s == name).unwrap_or(0);
+        let (label, colour) = solver_style(&solver[first], k);
+        let rows = (0..src.len()).filter(|&r| src[r] == *name);
+        let quantiles = rows.map(|r| (dist[r].clone(), gamma[r], step[r], q10[r], q50[r], q90[r])).collect();
+        let f_rows: Vec<usize> = (0..f_src.len()).filter(|&r| f_src[r] == *name).collect();
+        let finals = f_rows.iter().map(|&r| (f_dist[r].clone(), f_gamma[r], f_loss[r])).collect();
+        let mut seeds: Vec<u64> = f_rows.iter().map(|&r| f_seed[r] as u64).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        out.push(Source { label, colour, seeds: seeds.len(), quantiles, finals });
     }
     Ok(out)
 }
 
-/// Figures 1–3 with the global stage; figure 4 with every gd stage carrying polished distances.
-pub fn draw(results: &Results, info: &StageInfo, rows: &Rows, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
+/// Figures 3 (with a stage of certified global steps) and 4 (with a gd stage carrying polished distances).
+pub fn draw(info: &StageInfo, rows: &Rows, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     if rows.polished.iter().any(|v| v.is_finite()) {
         files.extend(style::render(&Polished { stage: &info.name, rows }, out)?);
     }
-    if info.name != SOLVERS[2].1 {
-        return Ok(files);
+    if rows.gap.iter().any(|v| v.is_finite()) {
+        let gammas = gammas([rows].into_iter());
+        files.extend(style::render(&Gaps { stage: &info.name, rows, gammas: &gammas }, out)?);
     }
-    let solvers = solvers(results)?;
-    let gammas = gammas(solvers.iter().map(|s| &s.2));
-    files.extend(style::render(&LossPanels { solvers: &solvers, gammas: &gammas }, out)?);
-    files.extend(style::render(&FinalLoss { solvers: &solvers }, out)?);
-    files.extend(style::render(&Gaps { rows, gammas: &gammas }, out)?);
     Ok(files)
 }
 
-fn solver_legend(area: &DrawingArea<impl DrawingBackend, Shift>, solvers: &Solvers) -> anyhow::Result<()> {
-    let font = label_font();
-    // One column per solver, one row per distance: six entries do not fit on one line of a 1860 px figure.
-    for (k, (label, c, rows)) in solvers.iter().enumerate() {
-        let x = 40 + 600 * k as i32;
+/// Figures 1 and 2, drawn with a `prox_compare` stage from its tables alone, so they are stale exactly when it is.
+pub fn draw_compare(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
+    let sources = compare_sources(results, &info.name)?;
+    let mut gammas: Vec<f64> = sources.iter().flat_map(|s| s.quantiles.iter().map(|q| q.1)).collect();
+    gammas.sort_by(|a, b| b.total_cmp(a));
+    gammas.dedup();
+    let stage = info.name.as_str();
+    let mut files = style::render(&LossPanels { stage, sources: &sources, gammas: &gammas }, out)?;
+    files.extend(style::render(&FinalLoss { stage, sources: &sources }, out)?);
+    Ok(files)
+}
+
+/// One column per solver (`width` px apart, from x = 40), one row per distance: solid Frobenius, dashed
+/// Wasserstein, with each solver's seed count.
+fn solver_legend(
+    area: &DrawingArea<impl DrawingBackend, Shift>,
+    sources: &[Source],
+    width: i32,
+    font: TextStyle,
+) -> anyhow::Result<()> {
+    for (k, s) in sources.iter().enumerate() {
+        let x = 40 + width * k as i32;
         for (i, (d, dashed)) in [("Frobenius", false), ("Wasserstein", true)].into_iter().enumerate() {
-            let style = c.stroke_width(3);
+            let style = s.colour.stroke_width(3);
             let y = 18 + 30 * i as i32;
             if dashed {
                 area.draw(&PathElement::new(vec![(x, y), (x + 12, y)], style)).map_err(plot_err)?;
@@ -161,7 +197,7 @@ fn solver_legend(area: &DrawingArea<impl DrawingBackend, Shift>, solvers: &Solve
             } else {
                 area.draw(&PathElement::new(vec![(x, y), (x + 32, y)], style)).map_err(plot_err)?;
             }
-            let text = format!("{label}, {d} ({} seeds)", rows.seeds());
+            let text = format!("{}, {d} ({} seed{})", s.label, s.seeds, if s.seeds == 1 { "" } else { "s" });
             area.draw(&Text::new(text, (x + 40, y - 10), font.clone())).map_err(plot_err)?;
         }
     }
@@ -170,13 +206,14 @@ fn solver_legend(area: &DrawingArea<impl DrawingBackend, Shift>, solvers: &Solve
 
 /// 1. Per γ, the loss against the prox step for the three solvers and both distances.
 struct LossPanels<'a> {
-    solvers: &'a Solvers,
+    stage: &'a str,
+    sources: &'a [Source],
     gammas: &'a [f64],
 }
 
 impl Figure for LossPanels<'_> {
     fn name(&self) -> String {
-        "prox_exact_loss_panels".into()
+        format!("{}_loss_panels", self.stage)
     }
 
     fn caption(&self) -> String {
@@ -198,27 +235,32 @@ impl Figure for LossPanels<'_> {
                 (style::FONT, 24),
             )
             .map_err(plot_err)?;
-        solver_legend(&legend, self.solvers)?;
+        // Six entries do not fit on one line of a 1860 px figure: one column per solver.
+        solver_legend(&legend, self.sources, 600, label_font())?;
         let areas = body.split_evenly((self.gammas.len().div_ceil(3), self.gammas.len().min(3)));
         for (area, &g) in areas.iter().zip(self.gammas) {
-            loss_panel(area, self.solvers, g)?;
+            loss_panel(area, self.sources, g)?;
         }
         Ok(())
     }
 }
 
-fn loss_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, solvers: &Solvers, g: f64) -> anyhow::Result<()> {
+fn loss_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, sources: &[Source], g: f64) -> anyhow::Result<()> {
     let mut bands = Vec::new();
-    for (_, c, rows) in solvers {
+    let mut last = 1.0f64;
+    for s in sources {
         for (i, (d, _)) in DISTANCES.iter().enumerate() {
-            let b = band((0..=rows.last_step() as usize).map(|t| {
-                let v = rows.select(d, g).filter(|&r| rows.step[r] == t as f64).map(|r| rows.loss[r]).collect();
-                (t as f64, v)
-            }));
-            bands.push((*c, i == 1, b));
+            let mut b: Band = s
+                .quantiles
+                .iter()
+                .filter(|q| q.0 == *d && q.1 == g)
+                .map(|q| (q.2, q.3.max(FLOOR), q.4.max(FLOOR), q.5.max(FLOOR)))
+                .collect();
+            b.sort_by(|x, y| x.0.total_cmp(&y.0));
+            last = b.iter().map(|q| q.0).fold(last, f64::max);
+            bands.push((s.colour, i == 1, b));
         }
     }
-    let last = solvers.iter().map(|s| s.2.last_step()).fold(1.0, f64::max);
     let (lo, hi) = style::log_floor(bands.iter().flat_map(|b| b.2.iter().flat_map(|q| [q.1, q.3])), FLOOR);
     let mut chart = ChartBuilder::on(area)
         .caption(format!("γ = {}", gamma_label(g)), label_font())
@@ -244,12 +286,13 @@ fn loss_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, solvers: &Solve
 
 /// 2. The final loss against γ for the three solvers and both distances.
 struct FinalLoss<'a> {
-    solvers: &'a Solvers,
+    stage: &'a str,
+    sources: &'a [Source],
 }
 
 impl Figure for FinalLoss<'_> {
     fn name(&self) -> String {
-        "prox_exact_final_loss".into()
+        format!("{}_final_loss", self.stage)
     }
 
     fn caption(&self) -> String {
@@ -258,50 +301,37 @@ impl Figure for FinalLoss<'_> {
             .into()
     }
 
+    fn size(&self) -> (u32, u32) {
+        (1300, 820)
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
         let mut bands = Vec::new();
-        for (label, c, rows) in self.solvers {
-            let last = rows.last_step();
+        for s in self.sources {
+            let mut gs: Vec<f64> = s.finals.iter().map(|f| f.1).collect();
+            gs.sort_by(f64::total_cmp);
+            gs.dedup();
             for (i, (d, _)) in DISTANCES.iter().enumerate() {
-                let b =
-                    band(gammas([rows].into_iter()).into_iter().map(|g| {
-                        (g, rows.select(d, g).filter(|&r| rows.step[r] == last).map(|r| rows.loss[r]).collect())
-                    }));
-                bands.push((format!("{label}, {d} ({} seeds)", rows.seeds()), *c, i == 1, b));
+                let per_gamma = gs.iter().map(|&g| {
+                    (g, s.finals.iter().filter(|f| f.0 == *d && f.1 == g).map(|f| f.2).collect::<Vec<f64>>())
+                });
+                bands.push((s.colour, i == 1, band(per_gamma)));
             }
         }
-        let (lo, hi) = style::log_floor(bands.iter().flat_map(|b| b.3.iter().flat_map(|q| [q.1, q.3])), FLOOR);
-        let xs = || bands.iter().flat_map(|b| b.3.iter().map(|q| q.0));
+        let (lo, hi) = style::log_floor(bands.iter().flat_map(|b| b.2.iter().flat_map(|q| [q.1, q.3])), FLOOR);
+        let xs = || bands.iter().flat_map(|b| b.2.iter().map(|q| q.0));
         let (g0, g1) = (xs().fold(f64::INFINITY, f64::min).min(1.0), xs().fold(0.0, f64::max).max(1e-5));
-        let mut chart = ChartBuilder::on(root)
-            .caption("E4x: final loss against γ per inner solver, median and 10–90 % band", (style::FONT, 22))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d((g0 / 1.5..g1 * 1.5).log_scale(), style::log_axis(lo, hi))
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("prox step γ (log scale)")
-            .y_desc("final loss (log scale)")
-            .x_label_formatter(&|v| format!("{v:.0e}"))
-            .y_label_formatter(&|v| format!("{v:.0e}"))
-            .label_style(tick_font())
-            .axis_desc_style(label_font())
-            .draw()
-            .map_err(plot_err)?;
-        for (label, c, dashed, b) in &bands {
+        // The legend sits above the plot: inside it covered the γ = 1 end of the curves.
+        let (top, plot) = root.split_vertically(140);
+        let (title, legend) = top.split_vertically(60);
+        let caption = "E4x: final loss against γ per inner solver, median and 10–90 % band";
+        title.titled(caption, (style::FONT, 22)).map_err(plot_err)?;
+        solver_legend(&legend, self.sources, 420, tick_font())?;
+        let mut chart = final_loss_chart(&plot, None, (g0, g1), (lo, hi))?;
+        for (c, dashed, b) in &bands {
             draw_band(&mut chart, b, *c, *dashed)?;
-            let (c, dashed) = (*c, *dashed);
-            chart
-                .draw_series(LineSeries::new(Vec::<(f64, f64)>::new(), c.stroke_width(3)))
-                .map_err(plot_err)?
-                .label(label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (if dashed { x + 9 } else { x + 22 }, y)], c.stroke_width(3))
-                });
         }
-        style::legend(&mut chart, SeriesLabelPosition::LowerRight, tick_font())
+        Ok(())
     }
 }
 
@@ -360,13 +390,14 @@ fn strip_chart<DB: DrawingBackend>(
 
 /// 3. The global solver's relative duality gap per step and the fraction of steps certified, per γ.
 struct Gaps<'a> {
+    stage: &'a str,
     rows: &'a Rows,
     gammas: &'a [f64],
 }
 
 impl Figure for Gaps<'_> {
     fn name(&self) -> String {
-        "prox_exact_global_gaps".into()
+        format!("{}_gaps", self.stage)
     }
 
     fn caption(&self) -> String {

@@ -3,11 +3,16 @@
 
 use std::path::PathBuf;
 
+use plotters::coord::combinators::WithKeyPoints;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
-use super::style::{self, label_font, plot_err, tick_font, Figure, BLUE, RED};
+use anyhow::Context;
+
+use super::prox_paths::Trajectories;
+use super::style::{self, label_font, plot_err, tick_font, Figure};
+use crate::numerics::model::Data;
 use crate::results::{Results, StageInfo};
 use crate::tables::{column_f64, column_str};
 
@@ -71,7 +76,7 @@ pub fn draw(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow:
     let gammas = steps.gammas();
     let seed0 = steps.seed.iter().copied().fold(f64::INFINITY, f64::min);
     let stage = info.name.as_str();
-    let mut files = super::prox_exact::draw(results, info, &super::prox_exact::Rows::read(&table)?, out)?;
+    let mut files = super::prox_exact::draw(info, &super::prox_exact::Rows::read(&table)?, out)?;
     if gammas.len() >= 2 {
         files.extend(style::render(&Summary { stage, steps: &steps, gammas: &gammas }, out)?);
     }
@@ -81,10 +86,23 @@ pub fn draw(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow:
     let particles = results.table(stage, "particles")?;
     for &g in &gammas {
         files.extend(style::render(&StepsFigure { stage, steps: &steps, gammas: vec![g], seed: seed0 }, out)?);
-        files.extend(style::render(&Trajectories { stage, particles: &particles, gamma: g, seed: seed0 }, out)?);
+        let xs = data_inputs(info, seed0, g)?;
+        let paths = Trajectories { stage, particles: &particles, gamma: g, seed: seed0, xs };
+        files.extend(style::render(&paths, out)?);
     }
     files.extend(style::render(&StepsFigure { stage, steps: &steps, gammas: gammas.clone(), seed: seed0 }, out)?);
     Ok(files)
+}
+
+/// The data inputs x_j of the point (seed, γ): the sine points of its `n_data`.
+fn data_inputs(info: &StageInfo, seed: f64, gamma: f64) -> anyhow::Result<Vec<f64>> {
+    let point = info.record.points.iter().find(|p| {
+        p.params.get("seed").and_then(|v| v.as_f64()) == Some(seed)
+            && p.params.get("gamma").and_then(|v| v.as_f64()) == Some(gamma)
+    });
+    let n = point.and_then(|p| p.params.get("n_data")?.as_u64());
+    let n = n.with_context(|| format!("stage `{}`: no point with seed {seed}, γ = {gamma} and n_data", info.name))?;
+    Ok(Data::sine(n as usize).x.column(0).to_vec())
 }
 
 /// (a) one γ, or (d) a panel of all γ: loss, d_F, d_W (log scale) and the permuted fraction against the step.
@@ -122,19 +140,22 @@ impl Figure for StepsFigure<'_> {
     fn size(&self) -> (u32, u32) {
         let k = self.gammas.len() as u32;
         if k == 1 {
-            (1100, 750)
+            (1250, 830)
         } else {
-            (3 * 620, 70 + k.div_ceil(3) * 480)
+            (3 * 620, 150 + k.div_ceil(3) * 480)
         }
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
-        let (top, body) = root.split_vertically(60);
-        let title = format!(
-            "Prox sweep (E4), seed {}: loss (solid), d_F (dashed), d_W (dotted) to the previous iterate; permuted fraction (thick, right axis)",
+        let (top, body) = root.split_vertically(140);
+        let (title, legend) = top.split_vertically(60);
+        let title_text = format!(
+            "Prox sweep (E4), seed {}: loss, distances d_F, d_W to the previous iterate (log), fraction permuted",
             self.seed
         );
-        top.titled(&title, (style::FONT, if self.gammas.len() == 1 { 17 } else { 22 })).map_err(plot_err)?;
+        title.titled(&title_text, (style::FONT, if self.gammas.len() == 1 { 19 } else { 24 })).map_err(plot_err)?;
+        // One legend for every panel, outside them: inside, it covered the permuted-fraction lines.
+        steps_legend(&legend, if self.gammas.len() == 1 { [0, 230, 530, 830] } else { [0, 420, 840, 1260] })?;
         let cols = self.gammas.len().min(3);
         let areas = body.split_evenly((self.gammas.len().div_ceil(3), cols));
         for (area, &g) in areas.iter().zip(&self.gammas) {
@@ -189,100 +210,40 @@ fn steps_panel<DB: DrawingBackend>(
         let pts = |v: &[f64]| -> Vec<(f64, f64)> {
             rows.iter().filter(|&&r| v[r].is_finite() && v[r] > 0.0).map(|&r| (s.step[r], v[r])).collect()
         };
-        chart
-            .draw_series(LineSeries::new(pts(&s.loss), c.stroke_width(3)))
-            .map_err(plot_err)?
-            .label(format!("{d}: loss"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
-        chart
-            .draw_series(DashedLineSeries::new(pts(&s.dist_frob), 8, 5, c.stroke_width(2)))
-            .map_err(plot_err)?
-            .label(format!("{d}: d_F"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], c.stroke_width(2)));
-        chart
-            .draw_series(DashedLineSeries::new(pts(&s.dist_w2), 2, 4, c.stroke_width(2)))
-            .map_err(plot_err)?
-            .label(format!("{d}: d_W"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 3, y)], c.stroke_width(2)));
+        chart.draw_series(LineSeries::new(pts(&s.loss), c.stroke_width(3))).map_err(plot_err)?;
+        chart.draw_series(DashedLineSeries::new(pts(&s.dist_frob), 8, 5, c.stroke_width(2))).map_err(plot_err)?;
+        chart.draw_series(DashedLineSeries::new(pts(&s.dist_w2), 2, 4, c.stroke_width(2))).map_err(plot_err)?;
         let frac: Vec<(f64, f64)> =
             rows.iter().filter(|&&r| s.frac[r].is_finite()).map(|&r| (s.step[r], s.frac[r])).collect();
-        chart
-            .draw_secondary_series(LineSeries::new(frac, c.mix(0.45).stroke_width(7)))
-            .map_err(plot_err)?
-            .label(format!("{d}: permuted"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.mix(0.45).stroke_width(7)));
+        chart.draw_secondary_series(LineSeries::new(frac, c.mix(0.45).stroke_width(7))).map_err(plot_err)?;
     }
-    style::legend(&mut chart, SeriesLabelPosition::LowerLeft, (style::FONT, 13).into())
+    Ok(())
 }
 
-/// (b) the neurons' positions over the prox steps, per γ.
-struct Trajectories<'a> {
-    stage: &'a str,
-    particles: &'a DataFrame,
-    gamma: f64,
-    seed: f64,
-}
-
-impl Figure for Trajectories<'_> {
-    fn name(&self) -> String {
-        format!("{}_trajectories_gamma_{}", self.stage, gamma_label(self.gamma))
-    }
-
-    fn caption(&self) -> String {
-        format!(
-            "The neurons' paths (w_i, b_i) over the prox steps at γ = {} (seed {}), Frobenius against Wasserstein.",
-            gamma_label(self.gamma),
-            self.seed
-        )
-    }
-
-    fn size(&self) -> (u32, u32) {
-        (1000, 900)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
-        let t = self.particles;
-        let (seed, gamma, dist) = (column_f64(t, "seed")?, column_f64(t, "gamma")?, column_str(t, "distance")?);
-        let (part, alpha, w, b) =
-            (column_f64(t, "particle")?, column_f64(t, "alpha")?, column_f64(t, "w")?, column_f64(t, "b")?);
-        let rows: Vec<usize> = (0..w.len()).filter(|&r| seed[r] == self.seed && gamma[r] == self.gamma).collect();
-        let caption =
-            format!("Prox sweep (E4): neuron trajectories, γ = {}, seed {}", gamma_label(self.gamma), self.seed);
-        let mut chart = style::plane_chart(root, caption, rows.iter().map(|&r| (w[r], b[r])))?;
-        let m = rows.iter().map(|&r| part[r] as usize + 1).max().unwrap_or(0);
-        for (d, dashed) in [("frobenius", false), ("wasserstein", true)] {
-            for i in 0..m {
-                let path: Vec<(f64, f64)> =
-                    rows.iter().filter(|&&r| dist[r] == d && part[r] as usize == i).map(|&r| (w[r], b[r])).collect();
-                let Some(&start) = path.first() else { continue };
-                let alpha_i = rows.iter().find(|&&r| part[r] as usize == i).map_or(1.0, |&r| alpha[r]);
-                let c = if alpha_i > 0.0 { RED } else { BLUE };
-                if dashed {
-                    chart.draw_series(DashedLineSeries::new(path, 6, 4, c.stroke_width(2))).map_err(plot_err)?;
-                } else {
-                    chart.draw_series(LineSeries::new(path, c.stroke_width(2))).map_err(plot_err)?;
-                    chart.draw_series([Circle::new(start, 5, c.stroke_width(2))]).map_err(plot_err)?;
-                }
+/// The shared legend of the steps figures: one row per distance, one column per series (at `columns` px).
+fn steps_legend(area: &DrawingArea<impl DrawingBackend, Shift>, columns: [i32; 4]) -> anyhow::Result<()> {
+    for (row, (d, c)) in DISTANCES.into_iter().enumerate() {
+        let y = 18 + 34 * row as i32;
+        for (k, series) in ["loss", "d_F (dashed)", "d_W (dotted)", "permuted (right axis)"].into_iter().enumerate() {
+            let x = 30 + columns[k];
+            let dashes: Vec<(i32, i32)> = match k {
+                0 => vec![(0, 30)],
+                1 => vec![(0, 8), (13, 21), (26, 30)],
+                2 => vec![(0, 2), (6, 8), (12, 14), (18, 20), (24, 26)],
+                _ => vec![(0, 30)],
+            };
+            let style = match k {
+                0 => c.stroke_width(3),
+                3 => c.mix(0.45).stroke_width(7),
+                _ => c.stroke_width(2),
+            };
+            for (a, b) in dashes {
+                area.draw(&PathElement::new(vec![(x + a, y), (x + b, y)], style)).map_err(plot_err)?;
             }
+            area.draw(&Text::new(format!("{d}: {series}"), (x + 38, y - 9), tick_font())).map_err(plot_err)?;
         }
-        // Legend by proxy series (drawn off-range, so only their legend entries show).
-        let legend = [
-            ("α = +1, Frobenius (solid)", RED, false),
-            ("α = −1, Frobenius (solid)", BLUE, false),
-            ("α = +1, Wasserstein (dashed)", RED, true),
-            ("α = −1, Wasserstein (dashed)", BLUE, true),
-        ];
-        for (label, c, dashed) in legend {
-            chart
-                .draw_series(LineSeries::new(Vec::<(f64, f64)>::new(), c.stroke_width(2)))
-                .map_err(plot_err)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (if dashed { x + 8 } else { x + 22 }, y)], c.stroke_width(2))
-                });
-        }
-        style::legend(&mut chart, SeriesLabelPosition::UpperLeft, tick_font())
     }
+    Ok(())
 }
 
 /// (c) final loss against γ: median over seeds and the 10–90 % band, per distance.
@@ -292,17 +253,43 @@ struct Summary<'a> {
     gammas: &'a [f64],
 }
 
+/// A chart with a log x axis and a log y axis labelled by [`style::log_axis`].
+pub(super) type LogLogChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<LogCoord<f64>, WithKeyPoints<LogCoord<f64>>>>;
+
+/// Log-log axes of the final loss against γ over [g0, g1] and [lo, hi], shared by the E4 and E4x summaries.
+pub(super) fn final_loss_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: Option<&str>,
+    (g0, g1): (f64, f64),
+    (lo, hi): (f64, f64),
+) -> anyhow::Result<LogLogChart<'a, DB>> {
+    let mut builder = ChartBuilder::on(area);
+    if let Some(caption) = caption {
+        builder.caption(caption, (style::FONT, 21));
+    }
+    let mut chart = builder
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d((g0 / 1.5..g1 * 1.5).log_scale(), style::log_axis(lo, hi))
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("prox step γ (log scale)")
+        .y_desc("final loss (log scale)")
+        .x_label_formatter(&|v| format!("{v:.0e}"))
+        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .label_style(tick_font())
+        .axis_desc_style(label_font())
+        .draw()
+        .map_err(plot_err)?;
+    Ok(chart)
+}
+
 /// (γ, 10 %, 50 %, 90 %) of the final losses over seeds.
 type Quantiles = (f64, f64, f64, f64);
 
-pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (i, frac) = (pos.floor() as usize, pos - pos.floor());
-    sorted[i] + frac * (sorted[(i + 1).min(sorted.len() - 1)] - sorted[i])
-}
+pub(super) use crate::experiments::prox_compare::quantile;
 
 impl Figure for Summary<'_> {
     fn name(&self) -> String {
@@ -343,23 +330,10 @@ impl Figure for Summary<'_> {
             self.gammas.iter().copied().fold(f64::INFINITY, f64::min),
             self.gammas.iter().copied().fold(0.0, f64::max),
         );
-        let mut chart = ChartBuilder::on(root)
-            .caption(format!("Prox sweep (E4): final loss after {last} prox steps against γ, median and 10–90 % over {seeds} seeds"), (style::FONT, 21))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d((g0 / 1.5..g1 * 1.5).log_scale(), style::log_axis(lo, hi))
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("prox step γ (log scale)")
-            .y_desc("final loss (log scale)")
-            .x_label_formatter(&|v| format!("{v:.0e}"))
-            .y_label_formatter(&|v| format!("{v:.0e}"))
-            .label_style(tick_font())
-            .axis_desc_style(label_font())
-            .draw()
-            .map_err(plot_err)?;
+        let caption = format!(
+            "Prox sweep (E4): final loss after {last} prox steps against γ, median and 10–90 % over {seeds} seeds"
+        );
+        let mut chart = final_loss_chart(root, Some(&caption), (g0, g1), (lo, hi))?;
         for (d, c, band) in &bands {
             let c = *c;
             let area: Vec<(f64, f64)> =

@@ -198,14 +198,24 @@ pub fn plane_chart<'a, DB: DrawingBackend>(
         (x0, x1, y0, y1) = (-1.0, 1.0, -1.0, 1.0);
     }
     let pad = 0.05 * (x1 - x0).max(y1 - y0).max(1e-3);
+    plane_axes(root, &caption, title_font(), (x0 - pad, x1 + pad, y0 - pad, y1 + pad))
+}
+
+/// Axes of the (w, b) parameter plane over exactly [w0, w1] × [b0, b1], captioned in `font`.
+pub fn plane_axes<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    font: TextStyle<'static>,
+    (x0, x1, y0, y1): (f64, f64, f64, f64),
+) -> anyhow::Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
     let mut chart = ChartBuilder::on(root)
-        .caption(caption, title_font())
+        .caption(caption, font)
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
-        .build_cartesian_2d((x0 - pad)..(x1 + pad), (y0 - pad)..(y1 + pad))
+        .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(plot_err)?;
-    let (x_span, y_span) = (x1 - x0 + 2.0 * pad, y1 - y0 + 2.0 * pad);
+    let (x_span, y_span) = (x1 - x0, y1 - y0);
     chart
         .configure_mesh()
         .x_desc("w (slope)")

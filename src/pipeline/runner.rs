@@ -217,17 +217,21 @@ fn load_inputs(plan: &Plan, store: &Store, stage: &PlannedStage) -> Result<BTree
         let up = plan.stage(name).expect("validated input");
         (name.clone(), up.kind, up.points.iter().map(|p| p.key.clone()).collect())
     });
-    input_tables(store, upstream)
+    input_tables(store, upstream, stage.kind.input_tables)
 }
 
-/// The tables of each input stage, given as (name, kind, point keys in plan order).
+/// The tables of each input stage, given as (name, kind, point keys in plan order): those named in `wanted` (the
+/// consumer's [`Kind::input_tables`]), or all when it is empty.
 pub(crate) fn input_tables(
     store: &Store,
     upstream: impl IntoIterator<Item = (String, &'static Kind, Vec<Key>)>,
+    wanted: &[&str],
 ) -> Result<BTreeMap<String, StageTables>, StoreError> {
     let mut out = BTreeMap::new();
     for (name, kind, keys) in upstream {
-        let tables = stage_tables(store, &name, &keys, &kind.table_names())?;
+        let mut names = kind.table_names();
+        names.retain(|t| wanted.is_empty() || wanted.contains(t));
+        let tables = stage_tables(store, &name, &keys, &names)?;
         out.insert(name, tables);
     }
     Ok(out)

@@ -68,15 +68,36 @@ pub fn write(paths: &ReportPaths) -> anyhow::Result<ReportSummary> {
 }
 
 /// Why a stage's figures are not current, or `None` when they are.
-pub fn staleness(info: &StageInfo, stamp: &Stamp, figures_dir: &Path) -> Option<String> {
+pub fn staleness(results: &Results, info: &StageInfo, stamp: &Stamp, figures_dir: &Path) -> Option<String> {
     if stamp.stage_key != info.key {
         return Some(format!("its tables changed since it was drawn (drawn from key {})", stamp.stage_key.short()));
+    }
+    if let Some(why) = inputs_changed(results, info) {
+        return Some(why);
     }
     if stamp.revision != FIGURES_REVISION {
         return Some(format!("drawn by older figure code (revision {})", stamp.revision));
     }
     let missing = stamp.files.iter().find(|f| !figures_dir.join(f.file_name().unwrap_or_default()).exists());
     missing.map(|f| format!("file {} is missing", f.display()))
+}
+
+/// An input stage whose cached run is not the one `info` was computed from (it was rerun alone, e.g. `wgf run
+/// prox_sweep`): then figures drawn from `info`'s tables show old inputs, though their own key is unchanged.
+fn inputs_changed(results: &Results, info: &StageInfo) -> Option<String> {
+    for (input, key) in &info.record.inputs {
+        let now = match results.stage(input) {
+            Ok(up) if up.key == *key => continue,
+            Ok(up) => format!("key {} now", up.key.short()),
+            Err(_) => "no cached run now".to_string(),
+        };
+        return Some(format!(
+            "input stage `{input}` changed since this stage ran (computed from key {}, {now}; `wgf run {}` first)",
+            key.short(),
+            info.name
+        ));
+    }
+    None
 }
 
 /// Relative links from the report directory to the results, figures and notebooks.
@@ -150,7 +171,7 @@ fn figures_section(
     let kind = find_kind(&info.kind);
     let _ = writeln!(body, "<section id=\"{0}\">\n<h2>{0} <small>({1})</small></h2>", esc(&info.name), esc(&info.kind));
     let _ = writeln!(body, "<p>{}</p>", esc(kind.map_or("", |k| k.about)));
-    let stale = staleness(info, stamp, figures_dir);
+    let stale = staleness(results, info, stamp, figures_dir);
     if let Some(why) = &stale {
         let _ = writeln!(body, "<p class=\"stale\">STALE: {}; run <code>wgf figures</code>.</p>", esc(why));
         summary.stale.push(info.name.clone());
@@ -323,6 +344,49 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&second.page).unwrap().matches("(stale)").count(), 2);
         let (text, current) = explain::explain(&loss, &d.join("results")).unwrap();
         assert!(!current && text.contains("STALE: the stage's tables changed since"), "{text}");
+    }
+
+    /// Two tiny prox_sweep stages (gd, exact local) and the prox_compare stage reading them; `gd_steps` sets the
+    /// gd stage's steps, `only` limits the run to some stages.
+    fn run_compare(dir: &Path, gd_steps: u32, only: &[&str]) {
+        let sweep = "sweep: {gamma: [0.1], distance: [frobenius, wasserstein], seed: [0, 1]}";
+        let yaml = format!(
+            "stages:\n  - name: gd\n    kind: prox_sweep\n    params: {{m: 4, steps: {gd_steps}, inner_iterations: 50}}\n    \
+             {sweep}\n  - name: exact\n    kind: prox_sweep\n    params: {{m: 4, steps: 2, inner_solver: exact_local}}\n    \
+             {sweep}\n  - name: cmp\n    kind: prox_compare\n    inputs: [gd, exact]\n    params: {{sources: [gd, exact]}}\n"
+        );
+        let plan = plan::plan(&spec::parse("pipeline.yaml".as_ref(), &yaml).unwrap()).unwrap();
+        let stages = only.iter().map(|s| s.to_string()).collect();
+        let opts = runner::RunOptions { jobs: 1, quiet: true, stages, ..Default::default() };
+        assert!(runner::run(&plan, &Store::new(dir.join("results")), &opts).unwrap().ok());
+    }
+
+    #[test]
+    fn comparison_figures_go_stale_when_an_input_stage_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (results_dir, figures_dir, out) = (d.join("results"), d.join("figures"), d.join("report"));
+        let paths = ReportPaths { results: &results_dir, figures: &figures_dir, notebooks: d, out: &out };
+        let draw = || figures::draw_all(&Results::open(&results_dir).unwrap(), &figures_dir, &[], false).unwrap();
+        run_compare(d, 2, &[]);
+        draw();
+        let fresh = write(&paths).unwrap();
+        assert!(fresh.stale.is_empty(), "{:?}", fresh.stale);
+        let page = std::fs::read_to_string(&fresh.page).unwrap();
+        assert!(page.contains("cmp_loss_panels.png") && page.contains("cmp_final_loss.png"), "drawn under cmp");
+
+        // The gd stage alone is rerun with one more step: cmp's tables (and figures) now show old inputs.
+        run_compare(d, 3, &["gd"]);
+        let report = write(&paths).unwrap();
+        assert_eq!(report.stale, ["cmp", "gd"], "the comparison figures and gd's own");
+        let page = std::fs::read_to_string(&report.page).unwrap();
+        assert!(page.contains("STALE: input stage `gd` changed since this stage ran"), "the reason is named");
+
+        // cmp recomputed from the new gd (a new key): stale until redrawn, current after.
+        run_compare(d, 3, &[]);
+        assert_eq!(write(&paths).unwrap().stale, ["cmp", "gd"]);
+        draw();
+        assert!(write(&paths).unwrap().stale.is_empty());
     }
 
     #[test]

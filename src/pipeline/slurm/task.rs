@@ -64,7 +64,7 @@ pub fn run_task(store: &Store, plan_file: &Path, stage_name: &str, id: &TaskId) 
         Ok(k) => k,
         Err(message) => return Ok(fail_all(&message)),
     };
-    let inputs = match load_inputs(store, stage) {
+    let inputs = match load_inputs(store, stage, kind.input_tables) {
         Ok(i) => i,
         Err(message) => return Ok(fail_all(&format!("cannot load the input tables: {message}"))),
     };
@@ -117,13 +117,17 @@ fn compute_one(
     }
 }
 
-fn load_inputs(store: &Store, stage: &SubmittedStage) -> Result<BTreeMap<String, StageTables>, String> {
+fn load_inputs(
+    store: &Store,
+    stage: &SubmittedStage,
+    wanted: &[&str],
+) -> Result<BTreeMap<String, StageTables>, String> {
     let mut upstream = Vec::new();
     for (name, input) in &stage.input_points {
         let kind = find_kind(&input.kind).ok_or_else(|| format!("this wgf has no stage kind `{}`", input.kind))?;
         upstream.push((name.clone(), kind, input.keys.clone()));
     }
-    input_tables(store, upstream).map_err(|e| e.to_string())
+    input_tables(store, upstream, wanted).map_err(|e| e.to_string())
 }
 
 fn record_failure(dir: &SubmissionDir, stage: &SubmittedStage, point: &Point, id: &TaskId, message: &str) {
