@@ -724,6 +724,46 @@ mod tests {
         p.validate().unwrap();
     }
 
+    /// `weight_decay` absent or 0 leaves the canonical parameters (hence the keys) of existing stages unchanged;
+    /// a negative or non-finite value is refused naming the parameter.
+    #[test]
+    fn weight_decay_default_is_not_serialised_and_bad_values_are_refused() {
+        let p = exact_params("frobenius", 0.1, "exact_local");
+        let canonical = serde_json::to_value(&p).unwrap();
+        assert!(canonical.get("weight_decay").is_none(), "{canonical}");
+        let mut with = p.clone();
+        with.weight_decay = 1e-2;
+        assert_eq!(serde_json::to_value(&with).unwrap()["weight_decay"], 1e-2);
+        with.validate().unwrap();
+        for bad in [-1e-3, f64::INFINITY, f64::NAN] {
+            with.weight_decay = bad;
+            let e = with.validate().unwrap_err();
+            assert!(e.path == "weight_decay" && e.message.contains("≥ 0"), "{e:?}");
+        }
+    }
+
+    /// With decay, the `loss` column is the data term F alone and `prox_objective` adds λ Σ‖w‖² and the distance
+    /// term (checked from the particles), for gd and exact steps.
+    #[test]
+    fn weight_decay_columns_mean_what_the_schema_says() {
+        for solver in ["gd", "exact_local", "exact_global"] {
+            let mut p = exact_params("frobenius", 0.1, solver);
+            p.inner_iterations = 3000;
+            p.weight_decay = 0.05;
+            let run = run_prox_path(&p, &|_| {}).unwrap();
+            let data = Data::sine(p.n_data as usize);
+            let net = ReluNet::alternating(p.m as usize, p.scaling.into(), p.loss_norm.into());
+            for (t, r) in run.reports.iter().enumerate() {
+                let (w, prev) = (&run.iterates[t + 1], &run.iterates[t]);
+                assert_eq!(r.loss.to_bits(), net.loss(&data, w.view()).to_bits(), "{solver} step {t}");
+                let decay: f64 = w.iter().map(|x| 0.05 * x * x).sum();
+                let dist: f64 = w.iter().zip(prev.iter()).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / 8.0;
+                let phi = r.loss + decay + dist / (2.0 * p.gamma);
+                assert!((r.prox_objective - phi).abs() <= 1e-12 * phi.abs().max(1.0), "{solver} step {t}");
+            }
+        }
+    }
+
     #[test]
     fn same_seed_same_bits() {
         let a = run_prox_path(&params("frobenius", 1.0), &|_| {}).unwrap();

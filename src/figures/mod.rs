@@ -18,6 +18,7 @@ pub mod prox_sweep;
 pub mod style;
 pub mod three_point;
 pub mod toys;
+pub mod prox_decay;
 
 use provenance::Provenance;
 pub use style::{svg_plot, Svg};
