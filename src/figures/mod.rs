@@ -13,12 +13,12 @@ use crate::results::{Results, StageInfo};
 
 pub mod grid;
 pub mod provenance;
+pub mod prox_decay;
 pub mod prox_exact;
 pub mod prox_sweep;
 pub mod style;
 pub mod three_point;
 pub mod toys;
-pub mod prox_decay;
 
 use provenance::Provenance;
 pub use style::{svg_plot, Svg};

@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::prox_sweep::{gamma_label, quantile, DISTANCES};
-use super::style::{self, label_font, log_axis, log_floor, plot_err, tick_font, Figure};
+use super::style::{self, label_font, log_axis, plot_err, tick_font, Figure};
 use crate::results::{Results, StageInfo};
 use crate::tables::{column_f64, column_str};
 
@@ -30,10 +30,8 @@ fn inactive_bands(results: &Results, stage: &str) -> anyhow::Result<Bands> {
     let (step, particle) = (column_f64(&t, "step")?, column_f64(&t, "particle")?);
     let (w, b) = (column_f64(&t, "w")?, column_f64(&t, "b")?);
     let id = |r: usize| (seed[r].to_bits(), distance[r].clone(), gamma[r].to_bits(), particle[r] as u32);
-    let start: BTreeMap<_, f64> = (0..step.len())
-        .filter(|&r| step[r] == 0.0 && b[r] <= -w[r].abs())
-        .map(|r| (id(r), w[r].hypot(b[r])))
-        .collect();
+    let start: BTreeMap<_, f64> =
+        (0..step.len()).filter(|&r| step[r] == 0.0 && b[r] <= -w[r].abs()).map(|r| (id(r), w[r].hypot(b[r]))).collect();
     let mut groups: BTreeMap<(String, u64, u32), Vec<f64>> = BTreeMap::new();
     for r in 0..step.len() {
         if let Some(n0) = start.get(&id(r)) {
@@ -48,6 +46,60 @@ fn inactive_bands(results: &Results, stage: &str) -> anyhow::Result<Bands> {
             (k, (quantile(&v, 0.1), quantile(&v, 0.5), quantile(&v, 0.9)))
         })
         .collect())
+}
+
+/// A log range around the values (floored), padded by 5 % of its decades, at least ×1.002: at γ ≤ 1e-4 the
+/// whole action is the closed form's 1 % (γ = 1e-4) or 0.1 % (1e-5) over 100 steps, which a ×2 pad would flatten.
+fn zoomed_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()).map(|v| v.max(FLOOR)) {
+        (lo, hi) = (lo.min(v), hi.max(v));
+    }
+    if !lo.is_finite() {
+        return (0.5, 2.0);
+    }
+    let pad = (hi / lo).powf(0.05).max(1.002);
+    (lo / pad, hi * pad)
+}
+
+/// A legend line's three segments (relative to the legend point), gapless when solid, else dashed as the curve.
+fn legend_segments(c: RGBColor, solid: bool) -> [PathElement<(i32, i32)>; 3] {
+    let (len, style) = (if solid { 10 } else { 6 }, c.stroke_width(3));
+    [0, 1, 2].map(|k| PathElement::new(vec![(10 * k - 10, 0), (10 * k - 10 + len, 0)], style))
+}
+
+/// A log axis over [lo, hi]: decades (`log_axis`) when it spans ≥ 10×, else 5 geometric marks to 4 digits, so the
+/// zoomed panels (a 0.1 % change at γ = 1e-5) keep their labels.
+fn axis(lo: f64, hi: f64) -> plotters::coord::combinators::WithKeyPoints<LogCoord<f64>> {
+    if hi / lo >= 10.0 {
+        return log_axis(lo, hi);
+    }
+    let marks: Vec<f64> = (1..=5)
+        .map(|k| lo * (hi / lo).powf(f64::from(k) / 6.0))
+        .map(|v| {
+            let scale = 10f64.powi(3 - v.log10().floor() as i32);
+            (v * scale).round() / scale
+        })
+        .collect();
+    LogCoord::from((lo..hi).log_scale()).with_key_points(marks)
+}
+
+/// Tick text: 4 significant digits on a zoomed axis, else powers of ten.
+fn tick(v: f64, zoomed: bool) -> String {
+    if zoomed {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
+/// Frobenius drawn wider, under Wasserstein, so where the two coincide (γ ≤ 1e-4) both stay visible.
+fn width(d: &str) -> u32 {
+    if d == DISTANCES[0].0 {
+        6
+    } else {
+        3
+    }
 }
 
 /// λ, m, the γ grid (largest first), the last step and the number of seeds of the stage.
@@ -65,7 +117,12 @@ impl Setting {
         let mut gammas: Vec<f64> = bands.keys().map(|k| f64::from_bits(k.1)).collect();
         gammas.sort_by(|a, b| b.total_cmp(a));
         gammas.dedup();
-        let mut seeds: Vec<String> = info.record.points.iter().map(|p| p.coords.get("seed").map(|s| s.to_string()).unwrap_or_default()).collect();
+        let mut seeds: Vec<String> = info
+            .record
+            .points
+            .iter()
+            .map(|p| p.coords.get("seed").map(|s| s.to_string()).unwrap_or_default())
+            .collect();
         seeds.sort();
         seeds.dedup();
         Setting {
@@ -127,7 +184,8 @@ impl Figure for NormsFigure<'_> {
             "Neurons that activate no data at W⁰ (b ≤ −|w|), exact local prox steps, weight decay λ = {} (solid) and \
              none (dashed, stage {STAGE_OFF}): their norm relative to W⁰ against the prox step, median and 10–90 % \
              band over those neurons of {} seeds, per γ; dotted black: the closed form (1 + 2γmλ)^(−t) of a Frobenius \
-             step, which the Frobenius median follows.",
+             step, which the Frobenius median follows (blue is drawn wider, under orange: at γ ≤ 1e-4 the distances \
+             coincide).",
             self.setting.lambda, self.setting.seeds
         )
     }
@@ -155,14 +213,14 @@ impl NormsFigure<'_> {
             .flat_map(|(d, _, _, bands)| bands.iter().filter(move |(k, _)| k.0 == d && k.1 == bits))
             .flat_map(|(_, q)| [q.0, q.2]);
         let closed = (0..=self.setting.steps).map(|t| self.setting.closed_form(g, t));
-        let (lo, hi) = log_floor(values.chain(closed), FLOOR);
+        let (lo, hi) = zoomed_range(values.chain(closed));
         let steps = f64::from(self.setting.steps.max(1));
         let mut chart = ChartBuilder::on(area)
             .caption(format!("γ = {}", gamma_label(g)), label_font())
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(85)
-            .build_cartesian_2d(0.0..steps, log_axis(lo, hi))
+            .build_cartesian_2d(0.0..steps, axis(lo, hi))
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -170,7 +228,8 @@ impl NormsFigure<'_> {
             .y_desc("‖w_i^t‖ / ‖w_i^0‖")
             .label_style(tick_font())
             .axis_desc_style(tick_font())
-            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| tick(*v, hi / lo < 10.0))
             .draw()
             .map_err(plot_err)?;
         for (d, c, decay, bands) in curves(self) {
@@ -181,9 +240,9 @@ impl NormsFigure<'_> {
             chart.draw_series([Polygon::new(area_pts, c.mix(0.10).filled())]).map_err(plot_err)?;
             let median = rows.iter().map(|(t, q)| (*t, q.1));
             if decay {
-                chart.draw_series(LineSeries::new(median, c.stroke_width(3))).map_err(plot_err)?;
+                chart.draw_series(LineSeries::new(median, c.stroke_width(width(d)))).map_err(plot_err)?;
             } else {
-                chart.draw_series(DashedLineSeries::new(median, 10, 6, c.stroke_width(3))).map_err(plot_err)?;
+                chart.draw_series(DashedLineSeries::new(median, 10, 6, c.stroke_width(width(d)))).map_err(plot_err)?;
             }
         }
         let closed: Vec<(f64, f64)> =
@@ -246,13 +305,14 @@ impl Figure for FinalNorms<'_> {
         };
         let closed: Vec<(f64, f64)> = s.gammas.iter().rev().map(|&g| (g, s.closed_form(g, last))).collect();
         let values = curves(&self.0).flat_map(|(d, _, _, b)| at_last(d, b)).flat_map(|(_, q)| [q.0, q.2]);
-        let (lo, hi) = log_floor(values.chain(closed.iter().map(|c| c.1)), FLOOR);
-        let (g_lo, g_hi) = (s.gammas.last().copied().unwrap_or(1e-5) / 2.0, s.gammas.first().copied().unwrap_or(1.0) * 2.0);
+        let (lo, hi) = zoomed_range(values.chain(closed.iter().map(|c| c.1)));
+        let (g_lo, g_hi) =
+            (s.gammas.last().copied().unwrap_or(1e-5) / 2.0, s.gammas.first().copied().unwrap_or(1.0) * 2.0);
         let mut chart = ChartBuilder::on(root)
             .margin(20)
             .x_label_area_size(60)
             .y_label_area_size(100)
-            .build_cartesian_2d(log_axis(g_lo, g_hi), log_axis(lo, hi))
+            .build_cartesian_2d(log_axis(g_lo, g_hi), axis(lo, hi))
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -270,21 +330,27 @@ impl Figure for FinalNorms<'_> {
                 rows.iter().map(|(g, q)| (*g, q.2)).chain(rows.iter().rev().map(|(g, q)| (*g, q.0))).collect();
             chart.draw_series([Polygon::new(area, c.mix(0.10).filled())]).map_err(plot_err)?;
             let median: Vec<(f64, f64)> = rows.iter().map(|(g, q)| (*g, q.1)).collect();
+            let marks = median.iter().map(|p| Circle::new(*p, 5, c.filled()));
+            chart.draw_series(marks).map_err(plot_err)?;
             let label = if decay { format!("{d}, λ = {}", s.lambda) } else { format!("{d}, no decay") };
             let series = if decay {
-                chart.draw_series(LineSeries::new(median, c.stroke_width(3)))
+                chart.draw_series(LineSeries::new(median, c.stroke_width(width(d))))
             } else {
-                chart.draw_series(DashedLineSeries::new(median, 10, 6, c.stroke_width(3)))
+                chart.draw_series(DashedLineSeries::new(median, 10, 6, c.stroke_width(width(d))))
             };
             series.map_err(plot_err)?.label(label).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(3))
+                let [a, b, e] = legend_segments(c, decay);
+                EmptyElement::at((x, y)) + a + b + e
             });
         }
         chart
             .draw_series(DashedLineSeries::new(closed, 3, 5, BLACK.stroke_width(2)))
             .map_err(plot_err)?
             .label("closed form (1 + 2γmλ)^(−T)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], BLACK.stroke_width(2)));
+            .legend(|(x, y)| {
+                let [a, b, e] = legend_segments(BLACK, false);
+                EmptyElement::at((x, y)) + a + b + e
+            });
         style::legend(&mut chart, SeriesLabelPosition::LowerLeft, tick_font())
     }
 }

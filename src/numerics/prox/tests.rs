@@ -524,7 +524,11 @@ fn weight_decay_prox_of_inactive_neurons_is_the_closed_form_shrink() {
                 let out = ProxSolver::new(&problem, config).unwrap().prox_step(w.view(), 0, &mut NoObserver).unwrap();
                 let shrink = 1.0 / (1.0 + 2.0 * gamma * 4.0 * lambda);
                 for (v, w0) in out.w.iter().zip(w.iter()) {
-                    assert!((v - shrink * w0).abs() <= 1e-12, "λ={lambda} γ={gamma} {distance:?}: {v} vs {}", shrink * w0);
+                    assert!(
+                        (v - shrink * w0).abs() <= 1e-12,
+                        "λ={lambda} γ={gamma} {distance:?}: {v} vs {}",
+                        shrink * w0
+                    );
                 }
                 assert!(out.report.residual < 1e-13);
                 // The reported loss is F_λ: the constant data term plus the decay of the shrunk W.

@@ -158,7 +158,10 @@ fn with_weight_decay_inactive_neurons_shrink_by_the_closed_form() {
                         let norm = w.row(i).dot(&w.row(i)).sqrt();
                         for k in 0..2 {
                             let err = (r.v[(i, k)] - shrink * w[(i, k)]).abs();
-                            assert!(err <= 1e-14 * norm, "seed {seed} γ {gamma} λ {lambda} {solver:?} neuron {i}: {err}");
+                            assert!(
+                                err <= 1e-14 * norm,
+                                "seed {seed} γ {gamma} λ {lambda} {solver:?} neuron {i}: {err}"
+                            );
                         }
                         inactive_seen += 1;
                     }
@@ -168,4 +171,3 @@ fn with_weight_decay_inactive_neurons_shrink_by_the_closed_form() {
     }
     assert!(inactive_seen >= 3 * 3 * 2 * 5, "inactive neurons checked: {inactive_seen}");
 }
-
