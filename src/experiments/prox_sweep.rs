@@ -58,6 +58,14 @@ pub struct ProxSweepParams {
     /// How each prox step is solved: the seed's inner GD (default) or exactly (METHODS.md §1b).
     #[serde(default)]
     pub inner_solver: InnerSolverParam,
+    /// Weight decay λ: each prox step minimises F + λ Σ_i ‖w_i‖² + d/(2γ) (docs/METHODS.md "Weight decay").
+    /// The default 0 is left out of the canonical parameters, so stages without it keep their parameters.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_decay: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// `inner_solver: gd | exact_local | exact_global`.
@@ -145,6 +153,10 @@ impl Validate for ProxSweepParams {
         if let Some(beta) = self.inner_step {
             check::positive("inner_step", beta)?;
         }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            let msg = format!("must be ≥ 0 and finite (0 turns weight decay off), got {}", self.weight_decay);
+            return Err(ParamError::new("weight_decay", msg));
+        }
         if self.inner_solver != InnerSolverParam::Gd {
             self.validate_exact()?;
         }
@@ -167,7 +179,8 @@ impl ProxSweepParams {
         let data = Data::sine(self.n_data as usize);
         let net = ReluNet::alternating(self.m as usize, self.scaling.into(), self.loss_norm.into());
         let w0 = gaussian_init(self.m as usize, data.d(), self.init_scale, self.seed);
-        let tried = ReluProblem::new(&net, &data).map_err(|e| e.to_string()).and_then(|problem| {
+        let problem = ReluProblem::new(&net, &data).and_then(|p| p.with_weight_decay(self.weight_decay));
+        let tried = problem.map_err(|e| e.to_string()).and_then(|problem| {
             let cfg = ExactProxConfig { solver: ExactSolver::Local, ..self.exact_config(ExactSolver::Local) };
             exact_prox_step(&problem, w0.view(), &cfg, &mut ExactWorkspace::new()).map_err(|e| e.to_string())
         });
@@ -262,8 +275,14 @@ impl<'a> Stepper<'a> {
         match self {
             Stepper::Gd { solver, polish: cfg } => {
                 let clock = Instant::now();
-                let outcome = solver.prox_step(w_prev.view(), t, &mut NoObserver)?;
+                let mut outcome = solver.prox_step(w_prev.view(), t, &mut NoObserver)?;
                 let seconds = clock.elapsed().as_secs_f64();
+                if problem.weight_decay() > 0.0 {
+                    // The inner loss is F + λ Σ‖w‖²; the `loss` column is the data term alone.
+                    let (net, data) = (problem.net(), problem.data());
+                    outcome.report.loss = net.loss(data, outcome.w.view());
+                    outcome.report.start_loss = net.loss(data, w_prev.view());
+                }
                 let polished = polish(problem, w_prev.view(), outcome.w.view(), cfg, ws)?;
                 let m = outcome.w.nrows() as f64;
                 let sq: f64 = outcome.w.iter().zip(polished.v.iter()).map(|(a, b)| (a - b).powi(2)).sum();
@@ -336,7 +355,7 @@ pub fn run_prox_path(p: &ProxSweepParams, progress: &(dyn Fn(f64) + Sync)) -> an
     let (m, n) = (p.m as usize, p.n_data as usize);
     let data = Data::sine(n);
     let net = ReluNet::alternating(m, p.scaling.into(), p.loss_norm.into());
-    let problem = ReluProblem::new(&net, &data)?;
+    let problem = ReluProblem::new(&net, &data)?.with_weight_decay(p.weight_decay)?;
     let mut stepper = Stepper::new(&problem, p)?;
     let mut ws = ExactWorkspace::new();
     let w0 = gaussian_init(m, data.d(), p.init_scale, p.seed);
@@ -380,7 +399,12 @@ const STEPS: TableSchema = TableSchema {
         INNER_SOLVER,
         GAMMA,
         STEP,
-        col("loss", DType::F64, "1", "F(W^t) = (1/n) Σ_j (f(X_j) − y_j)² (`loss_norm: mse`)"),
+        col(
+            "loss",
+            DType::F64,
+            "1",
+            "F(W^t) = (1/n) Σ_j (f(X_j) − y_j)² (`loss_norm: mse`), without the weight-decay term λ Σ_i ‖w_i‖²",
+        ),
         col("dist_frob", DType::F64, "1", "d_F between W^t and W^{t−1}, with the 1/m of METHODS.md §0").nullable(),
         col("dist_w2", DType::F64, "1", "d_W between W^t and W^{t−1}, with the 1/m of METHODS.md §0").nullable(),
         col(
@@ -393,7 +417,13 @@ const STEPS: TableSchema = TableSchema {
         col("inner_iters", DType::U64, "count", "inner GD updates used (0 at step 0 and for exact steps)"),
         col("residual", DType::F64, "1", "final stationarity residual ‖∇F(V) + (1/(mγ))(V − W_σ)‖ (gd steps)")
             .nullable(),
-        col("prox_objective", DType::F64, "1", "F(W^t) + d(W^t, W^{t−1})/(2γ) with the step's distance").nullable(),
+        col(
+            "prox_objective",
+            DType::F64,
+            "1",
+            "F(W^t) + λ Σ_i ‖w_i‖² + d(W^t, W^{t−1})/(2γ) with the step's distance (λ = `weight_decay`, default 0)",
+        )
+        .nullable(),
         col(
             "lap_solves",
             DType::U64,
@@ -692,6 +722,46 @@ mod tests {
         assert!(e.path == "residual_tol" && e.message.contains("gd only"), "{e:?}");
         p.residual_tol = None;
         p.validate().unwrap();
+    }
+
+    /// `weight_decay` absent or 0 leaves the canonical parameters (hence the keys) of existing stages unchanged;
+    /// a negative or non-finite value is refused naming the parameter.
+    #[test]
+    fn weight_decay_default_is_not_serialised_and_bad_values_are_refused() {
+        let p = exact_params("frobenius", 0.1, "exact_local");
+        let canonical = serde_json::to_value(&p).unwrap();
+        assert!(canonical.get("weight_decay").is_none(), "{canonical}");
+        let mut with = p.clone();
+        with.weight_decay = 1e-2;
+        assert_eq!(serde_json::to_value(&with).unwrap()["weight_decay"], 1e-2);
+        with.validate().unwrap();
+        for bad in [-1e-3, f64::INFINITY, f64::NAN] {
+            with.weight_decay = bad;
+            let e = with.validate().unwrap_err();
+            assert!(e.path == "weight_decay" && e.message.contains("≥ 0"), "{e:?}");
+        }
+    }
+
+    /// With decay, the `loss` column is the data term F alone and `prox_objective` adds λ Σ‖w‖² and the distance
+    /// term (checked from the particles), for gd and exact steps.
+    #[test]
+    fn weight_decay_columns_mean_what_the_schema_says() {
+        for solver in ["gd", "exact_local", "exact_global"] {
+            let mut p = exact_params("frobenius", 0.1, solver);
+            p.inner_iterations = 3000;
+            p.weight_decay = 0.05;
+            let run = run_prox_path(&p, &|_| {}).unwrap();
+            let data = Data::sine(p.n_data as usize);
+            let net = ReluNet::alternating(p.m as usize, p.scaling.into(), p.loss_norm.into());
+            for (t, r) in run.reports.iter().enumerate() {
+                let (w, prev) = (&run.iterates[t + 1], &run.iterates[t]);
+                assert_eq!(r.loss.to_bits(), net.loss(&data, w.view()).to_bits(), "{solver} step {t}");
+                let decay: f64 = w.iter().map(|x| 0.05 * x * x).sum();
+                let dist: f64 = w.iter().zip(prev.iter()).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / 8.0;
+                let phi = r.loss + decay + dist / (2.0 * p.gamma);
+                assert!((r.prox_objective - phi).abs() <= 1e-12 * phi.abs().max(1.0), "{solver} step {t}");
+            }
+        }
     }
 
     #[test]

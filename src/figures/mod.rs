@@ -14,6 +14,7 @@ use crate::results::{Results, StageInfo};
 pub mod grid;
 pub mod init_scale;
 pub mod provenance;
+pub mod prox_decay;
 pub mod prox_exact;
 pub mod prox_paths;
 pub mod prox_sweep;

@@ -76,6 +76,9 @@ pub fn draw(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow:
     let gammas = steps.gammas();
     let seed0 = steps.seed.iter().copied().fold(f64::INFINITY, f64::min);
     let stage = info.name.as_str();
+    if let Some(files) = super::prox_decay::draw_instead(results, info, out)? {
+        return Ok(files);
+    }
     let mut files = super::prox_exact::draw(info, &super::prox_exact::Rows::read(&table)?, out)?;
     if gammas.len() >= 2 {
         files.extend(style::render(&Summary { stage, steps: &steps, gammas: &gammas }, out)?);

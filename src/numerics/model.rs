@@ -2,6 +2,8 @@
 //! f(x) = c Σ_i α_i max(0, ⟨w_i, x⟩), c = 1 (Sum) or 1/m (Mean); loss F(W) = (k/n) Σ_j e_j²,
 //! e_j = f(X_j) − y_j, k = 1 (Mse) or 1/2 (HalfMse). Gradient (METHODS.md §0, σ'(0) = 0):
 //! ∂F/∂w_i = (2k c α_i / n) Σ_j e_j s_ij X_j with s_ij = 1[⟨w_i, X_j⟩ > 0].
+//! [`ReluProblem`] optionally adds weight decay (seed 004 §1, METHODS.md "Weight decay"):
+//! F_λ(W) = F(W) + λ Σ_i ‖w_i‖², ∇F_λ = ∇F + 2λ W.
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 
@@ -212,6 +214,8 @@ pub struct ReluProblem<'a> {
     lipschitz: f64,
     /// Fused prox-step kernel (d = 2 with bias input, even m), else None.
     fused: Option<fused::FusedTables>,
+    /// λ ≥ 0 of the weight-decay term λ Σ_i ‖w_i‖² (0: the plain loss, bit for bit).
+    weight_decay: f64,
 }
 
 /// Scratch for [`ReluProblem`]: per-data-point partial sums (LANES per point), outputs f(X_j)
@@ -244,7 +248,40 @@ impl<'a> ReluProblem<'a> {
             None
         };
         let lipschitz = net.lipschitz_bound(data);
-        Ok(ReluProblem { net, data, x, bias_last, y: data.y.to_vec(), lipschitz, fused })
+        Ok(ReluProblem { net, data, x, bias_last, y: data.y.to_vec(), lipschitz, fused, weight_decay: 0.0 })
+    }
+
+    /// The objective F_λ = F + λ Σ_i ‖w_i‖² (value, gradient, L̂ + 2λ). Error unless 0 ≤ λ < ∞.
+    /// λ = 0 leaves every number bit-identical to [`ReluProblem::new`]; λ > 0 turns the fused
+    /// prox kernel off (it has no decay term), so gd prox steps take the generic passes.
+    pub fn with_weight_decay(mut self, lambda: f64) -> NumResult<ReluProblem<'a>> {
+        if !(lambda >= 0.0 && lambda.is_finite()) {
+            return Err(NumericsError::InvalidParameter(format!(
+                "weight_decay = {lambda}: needs 0 ≤ λ < ∞ (0 turns it off)"
+            )));
+        }
+        if lambda > 0.0 {
+            self.weight_decay = lambda;
+            self.lipschitz += 2.0 * lambda;
+        }
+        Ok(self)
+    }
+
+    /// λ of the weight-decay term (0 when off).
+    pub fn weight_decay(&self) -> f64 {
+        self.weight_decay
+    }
+
+    /// Adds λ Σ‖w‖² to `loss` and, if given, 2λ w to the gradient (only called when λ > 0).
+    #[cold]
+    fn add_weight_decay(&self, w: &[f64], grad: Option<&mut [f64]>, loss: f64) -> f64 {
+        let lambda = self.weight_decay;
+        if let Some(g) = grad {
+            for (gi, wi) in g.iter_mut().zip(w) {
+                *gi += 2.0 * lambda * wi;
+            }
+        }
+        loss + lambda * w.iter().map(|v| v * v).sum::<f64>()
     }
 
     /// Selects the implementation of the fused prox step (tests compare them bitwise).
@@ -319,10 +356,52 @@ impl Objective for ReluProblem<'_> {
     }
 
     fn value(&self, w: &[f64], ws: &mut ReluWorkspace) -> f64 {
-        self.forward(w, ws)
+        let loss = self.forward(w, ws);
+        if self.weight_decay > 0.0 {
+            return self.add_weight_decay(w, None, loss);
+        }
+        loss
     }
 
     fn value_and_gradient(&self, w: &[f64], grad: &mut [f64], ws: &mut ReluWorkspace) -> f64 {
+        let loss = self.data_value_and_gradient(w, grad, ws);
+        if self.weight_decay > 0.0 {
+            return self.add_weight_decay(w, Some(grad), loss);
+        }
+        loss
+    }
+
+    fn lipschitz_bound(&self) -> f64 {
+        self.lipschitz
+    }
+
+    fn particle_signs(&self) -> Option<&[f64]> {
+        Some(&self.net.alpha)
+    }
+
+    fn fused_prox_step(
+        &self,
+        v: &[f64],
+        pulled_to: &[f64],
+        kappa: f64,
+        beta: f64,
+        next: &mut [f64],
+        ws: &mut ReluWorkspace,
+    ) -> Option<(f64, f64)> {
+        let tables = self.fused.as_ref().filter(|_| self.weight_decay == 0.0)?;
+        let m2 = 2 * self.net.m();
+        if v.len() != m2 || pulled_to.len() != m2 || next.len() != m2 {
+            return None;
+        }
+        let input = fused::ProxStepInput { v, pulled_to, kappa, beta };
+        Some(tables.step(&mut ws.fused, &input, next))
+    }
+}
+
+impl ReluProblem<'_> {
+    /// F(w) and ∇F(w) of the data term alone (the hot path).
+    #[inline]
+    fn data_value_and_gradient(&self, w: &[f64], grad: &mut [f64], ws: &mut ReluWorkspace) -> f64 {
         let loss = self.forward(w, ws);
         let (alpha, x, d, e) = (&self.net.alpha[..], &self.x[..], self.data.d(), &ws.residual);
         // 2k c / n: derivative of (k/n) Σ e² through f = c Σ …
@@ -352,32 +431,6 @@ impl Objective for ReluProblem<'_> {
             _ => relu_loops::gradient_generic(alpha, x, d, e, scale, &ws.w_t, &mut ws.z, grad),
         }
         loss
-    }
-
-    fn lipschitz_bound(&self) -> f64 {
-        self.lipschitz
-    }
-
-    fn particle_signs(&self) -> Option<&[f64]> {
-        Some(&self.net.alpha)
-    }
-
-    fn fused_prox_step(
-        &self,
-        v: &[f64],
-        pulled_to: &[f64],
-        kappa: f64,
-        beta: f64,
-        next: &mut [f64],
-        ws: &mut ReluWorkspace,
-    ) -> Option<(f64, f64)> {
-        let tables = self.fused.as_ref()?;
-        let m2 = 2 * self.net.m();
-        if v.len() != m2 || pulled_to.len() != m2 || next.len() != m2 {
-            return None;
-        }
-        let input = fused::ProxStepInput { v, pulled_to, kappa, beta };
-        Some(tables.step(&mut ws.fused, &input, next))
     }
 }
 

@@ -37,8 +37,8 @@ pub enum ExactSolver {
     Global,
 }
 
-/// Parameters of an exact prox step: Φ(V) = F(V) + (c/(2γ)) Σ_i ‖V_i − W_σ(i)‖², c the
-/// DistanceNorm factor.
+/// Parameters of an exact prox step: Φ(V) = F(V) + λ Σ_i ‖V_i‖² + (c/(2γ)) Σ_i ‖V_i − W_σ(i)‖², c the
+/// DistanceNorm factor, λ the problem's weight decay (0 by default).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ExactProxConfig {
     pub gamma: f64,
@@ -169,7 +169,8 @@ pub fn polish(
     ws: &mut ExactWorkspace,
 ) -> NumResult<ExactStepReport> {
     ws.prepare(problem, w_prev, start)?;
-    let rho = cfg.rho(ws.w.len())?;
+    let decay = WeightDecay::reduce(ws, cfg.rho(ws.w.len())?, problem.weight_decay());
+    let rho = decay.rho;
     let mut report = match cfg.distance {
         ProxDistance::Frobenius => frobenius_local(ws, rho),
         ProxDistance::Wasserstein => {
@@ -183,9 +184,50 @@ pub fn polish(
     if cfg.solver == ExactSolver::Global {
         bound::globalise(ws, rho, cfg.distance, &mut report)?;
     }
+    decay.restore(&mut report);
     let (setup, _) = ws.geometry.as_ref().expect("prepared");
     let v = Array2::from_shape_fn((setup.m(), 2), |(i, k)| ws.local.region.v[i][k]);
     Ok(ExactStepReport { v, ..report })
+}
+
+/// Weight decay λ Σ_i ‖V_i‖² folded into the distance term (METHODS.md "Weight decay"): for every σ,
+///   λ Σ‖V_i‖² + (ρ/2) Σ‖V_i − W_σ(i)‖² = (ρ'/2) Σ‖V_i − s W_σ(i)‖² + (ρ/2)(1 − s) Σ‖W_i‖²,
+/// ρ' = ρ + 2λ, s = ρ/ρ'. The last term is a constant (a permutation does not change Σ‖W_i‖²), so
+/// the decayed prox is the plain one with ρ' toward the shrunk targets sW: same minimisers, same ray
+/// test, same bound, objectives shifted by that constant (added back in `restore`). The LAP cost
+/// ‖V_i − sW_j‖² = ‖V_i‖² − 2s⟨V_i, W_j⟩ + s²‖W_j‖² has the same optimal σ as with s = 1.
+struct WeightDecay {
+    rho: f64,
+    constant: f64,
+    active: bool,
+}
+
+impl WeightDecay {
+    /// ρ' and the constant; shrinks ws.w in place when λ > 0 (λ = 0 touches nothing: bit-identical).
+    fn reduce(ws: &mut ExactWorkspace, rho: f64, lambda: f64) -> WeightDecay {
+        if lambda <= 0.0 {
+            return WeightDecay { rho, constant: 0.0, active: false };
+        }
+        let rho_decayed = rho + 2.0 * lambda;
+        let s = rho / rho_decayed;
+        let norms: f64 = ws.w.iter().map(|w| w[0] * w[0] + w[1] * w[1]).sum();
+        for w in &mut ws.w {
+            *w = [s * w[0], s * w[1]];
+        }
+        WeightDecay { rho: rho_decayed, constant: 0.5 * rho * (1.0 - s) * norms, active: true }
+    }
+
+    /// Objective and bound of the decayed problem; a global step's certificate re-judged on them.
+    fn restore(&self, report: &mut ExactStepReport) {
+        if !self.active {
+            return;
+        }
+        report.objective += self.constant;
+        if let (Some(bound), Some(gap)) = (report.lower_bound.as_mut(), report.gap) {
+            *bound += self.constant;
+            report.certified = gap <= GLOBAL_GAP_TOL * report.objective.abs().max(1.0);
+        }
+    }
 }
 
 /// Region descent toward W from the start point.

@@ -14,6 +14,7 @@ use crate::numerics::assignment::{solve_assignment, squared_distance_cost};
 use crate::numerics::model::{gaussian_init, Data, LossNorm, ReluNet, Scaling};
 
 mod brute;
+mod decay;
 mod steps;
 
 /// Random 1-D inputs (sorted, distinct) with a bias, random labels.
@@ -79,6 +80,19 @@ fn dense_region_optimum(
     sector: &[usize],
     rho: f64,
 ) -> (f64, Vec<[f64; 2]>) {
+    dense_region_optimum_decayed(setup, geo, t, sector, rho, 0.0)
+}
+
+/// The same with weight decay: Φ_λ = Φ + λ Σ‖V_i‖² adds 2λ to the quadratic term's diagonal
+/// (the normal equations), entered directly, not through the solver's reduction to shrunk targets.
+fn dense_region_optimum_decayed(
+    setup: &Setup,
+    geo: &Sectors,
+    t: &[[f64; 2]],
+    sector: &[usize],
+    rho: f64,
+    lambda: f64,
+) -> (f64, Vec<[f64; 2]>) {
     let (m, n) = (setup.m(), setup.n());
     let mut best = (f64::INFINITY, vec![]);
     for code in 0..4usize.pow(m as u32) {
@@ -105,7 +119,7 @@ fn dense_region_optimum(
         for p in 0..dim {
             for q in 0..dim {
                 let same = if basis[p].0 == basis[q].0 { dot(basis[p].1, basis[q].1) } else { 0.0 };
-                a[p][q] = k2 * (0..n).map(|j| col(p, j) * col(q, j)).sum::<f64>() + rho * same;
+                a[p][q] = k2 * (0..n).map(|j| col(p, j) * col(q, j)).sum::<f64>() + (rho + 2.0 * lambda) * same;
             }
             rhs[p] = k2 * (0..n).map(|j| col(p, j) * setup.y[j]).sum::<f64>() + rho * dot(basis[p].1, t[basis[p].0]);
         }
@@ -116,7 +130,7 @@ fn dense_region_optimum(
             v[*i][1] += z[q] * b[1];
         }
         let feasible = (0..m).all(|i| in_sector(geo, sector[i], v[i]));
-        let value = phi(setup, &v, t, rho);
+        let value = phi(setup, &v, t, rho) + lambda * v.iter().map(|p| dot(*p, *p)).sum::<f64>();
         if feasible && value < best.0 {
             best = (value, v);
         }

@@ -149,3 +149,60 @@ fn pattern_gradient_is_bit_identical_to_the_blocked_kernel() {
         assert_eq!(by_pattern, blocked, "m={m} n={n}");
     }
 }
+
+/// F_λ = F + λ Σ‖w_i‖² by central differences of `value`, at points away from kinks, for every
+/// (scaling, loss) and several λ; and the decay part of the gradient is exactly 2λW (λ = 0 vs λ).
+#[test]
+fn weight_decay_gradient_matches_central_differences() {
+    let mut rng = ChaCha8Rng::seed_from_u64(20);
+    let h = 1e-6;
+    for &(m, n, d) in &[(1, 3, 2), (4, 5, 2), (7, 6, 3), (50, 5, 2), (6, 7, 6)] {
+        for (scaling, loss_norm) in [(Scaling::Sum, LossNorm::Mse), (Scaling::Mean, LossNorm::HalfMse)] {
+            for lambda in [1e-3, 0.1, 2.0] {
+                let data = random_data(&mut rng, n, d);
+                let net = ReluNet::alternating(m, scaling, loss_norm);
+                let plain = ReluProblem::new(&net, &data).unwrap();
+                let problem = ReluProblem::new(&net, &data).unwrap().with_weight_decay(lambda).unwrap();
+                let w = flat(point_away_from_kinks(&mut rng, &data, m, 10.0 * h).view());
+                let mut ws = problem.workspace();
+                let (mut grad, mut grad0) = (vec![0.0; m * d], vec![0.0; m * d]);
+                let value = problem.value_and_gradient(&w, &mut grad, &mut ws);
+                let value0 = plain.value_and_gradient(&w, &mut grad0, &mut ws);
+                let sq: f64 = w.iter().map(|x| x * x).sum();
+                assert!((value - value0 - lambda * sq).abs() <= 1e-13 * value.abs().max(1.0), "value");
+                let mut err: f64 = 0.0;
+                for idx in 0..m * d {
+                    let (mut wp, mut wm) = (w.clone(), w.clone());
+                    wp[idx] += h;
+                    wm[idx] -= h;
+                    let fd = (problem.value(&wp, &mut ws) - problem.value(&wm, &mut ws)) / (2.0 * h);
+                    err = err.max((fd - grad[idx]).abs());
+                    let decay_part = grad[idx] - grad0[idx];
+                    assert!((decay_part - 2.0 * lambda * w[idx]).abs() <= 1e-12 * grad[idx].abs().max(1.0));
+                }
+                let scale = grad.iter().fold(0.0_f64, |a, g| a.max(g.abs()));
+                assert!(err < 1e-6 * scale.max(1e-3), "m={m} n={n} d={d} λ={lambda}: error {err}, |grad| {scale}");
+                assert_eq!(problem.lipschitz_bound(), plain.lipschitz_bound() + 2.0 * lambda);
+            }
+        }
+    }
+}
+
+#[test]
+fn weight_decay_zero_is_the_plain_objective_and_bad_values_are_refused() {
+    let (net, data) = (ReluNet::alternating(6, Scaling::Sum, LossNorm::Mse), Data::sine(5));
+    let plain = ReluProblem::new(&net, &data).unwrap();
+    let zero = ReluProblem::new(&net, &data).unwrap().with_weight_decay(0.0).unwrap();
+    assert_eq!(zero.weight_decay(), 0.0);
+    assert_eq!(zero.lipschitz_bound().to_bits(), plain.lipschitz_bound().to_bits());
+    let w = flat(gaussian_init(6, 2, 0.5, 1).view());
+    let (mut g, mut g0) = (vec![0.0; 12], vec![0.0; 12]);
+    let mut ws = plain.workspace();
+    let v = zero.value_and_gradient(&w, &mut g, &mut ws);
+    let v0 = plain.value_and_gradient(&w, &mut g0, &mut ws);
+    assert_eq!((v.to_bits(), g), (v0.to_bits(), g0));
+    for bad in [-1e-3, f64::NAN, f64::INFINITY] {
+        let err = ReluProblem::new(&net, &data).unwrap().with_weight_decay(bad).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("weight_decay"), "{err}");
+    }
+}

@@ -503,3 +503,39 @@ fn inner_loop_fingerprint_is_pinned() {
     assert!(seen.iter().all(|&n| n > 0), "a path of the inner loop is not exercised: {seen:?}");
     assert_eq!(hex, "f354ff168b60c2facc57d6a57a61e6b086626d98d956e949895733ed1a03179c");
 }
+
+/// Weight decay, no active data (every ⟨w_i, X_j⟩ < 0): F is constant near W, so each neuron solves
+/// min_v λ‖v‖² + (1/(2γm))‖v − w_i‖², i.e. v = w_i / (1 + 2γmλ), still inactive. Both distances
+/// (the identity is then an optimal assignment: Σ⟨sW_i, W_σ(i)⟩ is largest at σ = id), the gd
+/// inner loop run to a residual of 1e-13.
+#[test]
+fn weight_decay_prox_of_inactive_neurons_is_the_closed_form_shrink() {
+    let (net, data) = sine_net(4);
+    let w = ndarray::array![[0.3, -1.0], [-0.5, -0.8], [0.05, -0.2], [-1.2, -1.5]];
+    assert!(net.activation_pattern(&data, w.view()).iter().all(|s| !s));
+    for lambda in [0.01, 0.5] {
+        let problem = ReluProblem::new(&net, &data).unwrap().with_weight_decay(lambda).unwrap();
+        for gamma in [1.0, 1e-2] {
+            for distance in [ProxDistance::Frobenius, ProxDistance::Wasserstein] {
+                let config = ProxConfig {
+                    stopping: InnerStopping::Residual { tol: 1e-13, max_iterations: 1_000_000 },
+                    ..ProxConfig::new(gamma, distance)
+                };
+                let out = ProxSolver::new(&problem, config).unwrap().prox_step(w.view(), 0, &mut NoObserver).unwrap();
+                let shrink = 1.0 / (1.0 + 2.0 * gamma * 4.0 * lambda);
+                for (v, w0) in out.w.iter().zip(w.iter()) {
+                    assert!(
+                        (v - shrink * w0).abs() <= 1e-12,
+                        "λ={lambda} γ={gamma} {distance:?}: {v} vs {}",
+                        shrink * w0
+                    );
+                }
+                assert!(out.report.residual < 1e-13);
+                // The reported loss is F_λ: the constant data term plus the decay of the shrunk W.
+                let decay: f64 = out.w.iter().map(|x| lambda * x * x).sum();
+                let data_term = net.loss(&data, out.w.view());
+                assert!((out.report.loss - data_term - decay).abs() <= 1e-14);
+            }
+        }
+    }
+}
