@@ -18,6 +18,7 @@ pub mod prox_sweep;
 pub mod three_point;
 pub mod three_point_summary;
 pub mod two_point;
+pub mod williams;
 
 use crate::tables::{KindSchema, TableSchema};
 pub use crate::tables::{StageTables, Table};
@@ -110,6 +111,7 @@ pub static KINDS: &[Kind] = &[
     kind::<three_point_summary::ThreePointSummary>(),
     kind::<grid_jko::GridJko>(),
     kind::<grid_vs_gd::GridVsGd>(),
+    kind::<williams::Williams>(),
 ];
 
 impl Kind {
