@@ -18,6 +18,7 @@ pub mod prox_sweep;
 pub mod style;
 pub mod three_point;
 pub mod toys;
+pub mod williams;
 
 use provenance::Provenance;
 pub use style::{svg_plot, Svg};
@@ -39,6 +40,7 @@ fn drawer(kind: &str) -> Option<DrawStage> {
         "prox_sweep" => Some(prox_sweep::draw),
         "grid_jko" => Some(grid::draw_jko),
         "grid_vs_gd" => Some(grid::draw_vs_gd),
+        "williams" => Some(williams::draw),
         _ => None,
     }
 }
@@ -49,6 +51,7 @@ pub fn notebook_family(kind: &str) -> Option<&'static str> {
         "two_point" | "inner_iterations" | "three_point" | "three_point_summary" => Some("01_toys"),
         "prox_sweep" | "prox_claims" => Some("02_prox_sweep"),
         "grid_jko" | "grid_vs_gd" => Some("03_grid_jko"),
+        "williams" => Some("04_williams"),
         _ => None,
     }
 }
