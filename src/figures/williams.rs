@@ -48,7 +48,12 @@ struct View {
 impl View {
     fn read(t: &StageTables) -> anyhow::Result<View> {
         let get = |name: &str| t.get(name).with_context(|| format!("missing table `{name}`"));
-        let runs = column_str(get("runs")?, "run")?;
+        let mut runs = column_str(get("runs")?, "run")?;
+        // Several seeds per setting (Fig. 8): the figure shows the first seed; the tables hold all.
+        let seeds = column_f64(get("runs")?, "seed")?;
+        if let Some(&first) = seeds.first() {
+            runs = runs.into_iter().zip(&seeds).filter(|(_, &s)| s == first).map(|(r, _)| r).collect();
+        }
         let mut view = View {
             runs,
             function: BTreeMap::new(),
@@ -104,10 +109,15 @@ fn cartesian<'a, DB: DrawingBackend>(
         .y_label_area_size(60)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(plot_err)?;
+    let (xs, ys) = (x1 - x0, y1 - y0);
     chart
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
+        .x_labels(7)
+        .y_labels(7)
+        .x_label_formatter(&|&v| style::plain_tick(v, xs))
+        .y_label_formatter(&|&v| style::plain_tick(v, ys))
         .label_style(tick_font())
         .axis_desc_style(label_font())
         .draw()
@@ -132,7 +142,9 @@ fn function_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, view: &View
     let x_hi = fin.iter().map(|p| p.0.abs()).fold(1.0, f64::max);
     let ys = samples.iter().map(|p| p.1).chain(fin.iter().map(|p| p.1)).filter(|y| y.is_finite());
     let (lo, hi) = ys.fold((-1.0f64, 1.0f64), |(a, b), y| (a.min(y), b.max(y)));
+    // Headroom above the data for the legend.
     let (lo, hi) = (lo.max(-4.0) - 0.15, hi.min(4.0) + 0.15);
+    let hi = hi + 0.55 * (hi - lo);
     let mut chart = cartesian(area, format!("{run}: network function"), (-x_hi, x_hi, lo, hi), ("x", "f(x)"))?;
     let clip = |c: &[(f64, f64)]| c.iter().map(|&(x, y)| (x, y.clamp(lo, hi))).collect::<Vec<_>>();
     chart
@@ -145,9 +157,13 @@ fn function_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, view: &View
         .map_err(plot_err)?
         .label("final f")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-    let knots: Vec<(f64, f64)> = view
-        .particles(run, "final")
+    // Knots of the neurons that carry the function (|r_i| ≥ 10 % of the largest): with m = 1000 the knots of
+    // neurons left near the origin would cover the whole curve.
+    let finals = view.particles(run, "final");
+    let r_max = finals.iter().map(|n| n.3.abs()).filter(|r| r.is_finite()).fold(0.0, f64::max);
+    let knots: Vec<(f64, f64)> = finals
         .iter()
+        .filter(|n| n.3.abs() >= 0.1 * r_max)
         .filter_map(|n| n.0)
         .filter(|&e| e.abs() < x_hi)
         .filter_map(|e| interpolate(fin, e).map(|y| (e, y.clamp(lo, hi))))
@@ -155,14 +171,14 @@ fn function_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, view: &View
     chart
         .draw_series(knots.iter().map(|&p| Circle::new(p, 5, GREEN.stroke_width(2))))
         .map_err(plot_err)?
-        .label(format!("knots (e_i, f(e_i)): {}", knots.len()))
+        .label(format!("knots (e_i, f(e_i)), |r_i| ≥ 0.1 max|r|: {}", knots.len()))
         .legend(|(x, y)| Circle::new((x + 10, y), 5, GREEN.stroke_width(2)));
     chart
         .draw_series(samples.iter().map(|&p| Cross::new(p, 7, BLUE.stroke_width(3))))
         .map_err(plot_err)?
         .label("samples (x_j, y_j)")
         .legend(|(x, y)| Cross::new((x + 10, y), 6, BLUE.stroke_width(3)));
-    legend(&mut chart, SeriesLabelPosition::LowerRight, tick_font())
+    legend(&mut chart, SeriesLabelPosition::UpperMiddle, tick_font())
 }
 
 /// Half-width of a square uv window holding every final particle (and the tracked paths).
@@ -434,8 +450,11 @@ impl Figure for Spline<'_> {
         let spline = self.view.curve("natural cubic spline", "spline");
         let samples = self.view.samples.get("data").map_or(&[][..], Vec::as_slice);
         let x_hi = spline.iter().fold(1.0f64, |a, p| a.max(p.0.abs()));
-        let windows = [(-x_hi, x_hi, -2.0, 2.0, "full view"), (0.0, 0.95, 0.6, 1.5, "zoom")];
-        for (area, (x0, x1, y0, y1, label)) in body.split_evenly((1, 2)).iter().zip(windows) {
+        let windows = [
+            (-x_hi, x_hi, -2.0, 2.0, "full view", SeriesLabelPosition::LowerRight),
+            (0.0, 0.95, 0.6, 1.5, "zoom", SeriesLabelPosition::UpperRight),
+        ];
+        for (area, (x0, x1, y0, y1, label, place)) in body.split_evenly((1, 2)).iter().zip(windows) {
             let mut chart = cartesian(area, label.into(), (x0, x1, y0, y1), ("x", "f(x)"))?;
             let clip = |c: &[(f64, f64)]| c.iter().filter(|p| (x0..=x1).contains(&p.0)).map(|&(x, y)| (x, y.clamp(y0, y1))).collect::<Vec<_>>();
             chart
@@ -454,7 +473,7 @@ impl Figure for Spline<'_> {
             }
             let inside = samples.iter().filter(|p| (x0..=x1).contains(&p.0) && (y0..=y1).contains(&p.1));
             chart.draw_series(inside.map(|&p| Cross::new(p, 8, BLACK.stroke_width(3)))).map_err(plot_err)?;
-            legend(&mut chart, SeriesLabelPosition::LowerRight, tick_font())?;
+            legend(&mut chart, place, tick_font())?;
         }
         Ok(())
     }
