@@ -12,8 +12,8 @@ use crate::numerics::objective::Objective;
 use crate::numerics::williams::{
     eq15_flags, gaussian_rf_kernel, init_neurons, knot_clustering_score, linspace, local_trajectory,
     min_norm_output_fit, ntk_step_size, prepare, pytorch_init, sample_line_behaviour, speed_ratio,
-    tangent_kernel_terms, train, uv_velocity, CubicSpline, FeatureLaw, LineBehaviour, Neurons, Normalisation,
-    Trained, WilliamsProblem,
+    tangent_kernel_terms, train, uv_velocity, CubicSpline, FeatureLaw, LineBehaviour, Neurons, Normalisation, Trained,
+    WilliamsProblem,
 };
 use crate::tables::{col, DType, TableSchema};
 
@@ -255,7 +255,11 @@ impl Validate for GdParams {
         check::at_most("field_grid", self.field_grid.into(), 200, "field rows")?;
         let runs = (self.widths.len() * self.deltas.len() * self.seeds.len()) as f64;
         let work = runs * f64::from(self.steps) * self.widths.iter().map(|&m| f64::from(m)).fold(0.0, f64::max);
-        check::memory("widths", runs * 8.0 * 12.0 * self.widths.iter().map(|&m| f64::from(m)).sum::<f64>(), "neuron rows")?;
+        check::memory(
+            "widths",
+            runs * 8.0 * 12.0 * self.widths.iter().map(|&m| f64::from(m)).sum::<f64>(),
+            "neuron rows",
+        )?;
         let traj = f64::from(self.trajectory_neurons) * f64::from(self.steps) / f64::from(self.trajectory_every);
         check::memory("trajectory_neurons", runs * traj * 40.0, "trajectory rows")?;
         if work * f64::from(self.data.samples) > 1e12 {
@@ -331,8 +335,13 @@ const RUNS: TableSchema = TableSchema {
     columns: &[
         col("figure", DType::Str, "label", "the stage's `figure:` (knots_uv, delta_sweep, …)"),
         RUN,
-        col("delta", DType::Str, "label", "δ set on every neuron: a number, `-inf` (train c only), `+inf` (a, b only), `init`")
-            .nullable(),
+        col(
+            "delta",
+            DType::Str,
+            "label",
+            "δ set on every neuron: a number, `-inf` (train c only), `+inf` (a, b only), `init`",
+        )
+        .nullable(),
         col("m", DType::U64, "count", "neurons (particles for local_trajectories)"),
         col("seed", DType::U64, "id", "init seed"),
         col("trained", DType::Str, "label", "`all`, `c_only`, `ab_only` or `none`"),
@@ -498,18 +507,26 @@ struct RunRow {
     delta_drift: Option<f64>,
 }
 
+// Column sets of the tables, in declaration order (type aliases keep the collector readable).
+type Words = Vec<&'static str>;
+type NeuronColumns = (Vec<String>, Words, Vec<u32>, [Vec<f64>; 4], Vec<Option<f64>>, [Vec<f64>; 4]);
+type TrajectoryColumns = (Vec<String>, Vec<u32>, Vec<u32>, Vec<f64>, Vec<f64>);
+type SampleColumns = (Vec<String>, Vec<u32>, Vec<f64>, Vec<f64>, Vec<f64>);
+type FieldColumns = (Vec<String>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
+type LineColumns = (Vec<String>, Vec<u32>, Vec<f64>, Words, Vec<f64>, Words, Vec<bool>, Vec<u64>);
+
 /// The ten tables' columns, filled row by row.
 #[derive(Default)]
 struct Collector {
     runs: Vec<RunRow>,
     readings: (Vec<String>, Vec<String>, Vec<f64>),
     function: (Vec<String>, Vec<&'static str>, Vec<f64>, Vec<f64>),
-    neurons: (Vec<String>, Vec<&'static str>, Vec<u32>, [Vec<f64>; 4], Vec<Option<f64>>, [Vec<f64>; 4]),
-    trajectories: (Vec<String>, Vec<u32>, Vec<u32>, Vec<f64>, Vec<f64>),
-    samples: (Vec<String>, Vec<u32>, Vec<f64>, Vec<f64>, Vec<f64>),
+    neurons: NeuronColumns,
+    trajectories: TrajectoryColumns,
+    samples: SampleColumns,
     losses: (Vec<String>, Vec<u32>, Vec<f64>),
-    field: (Vec<String>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>),
-    lines: (Vec<String>, Vec<u32>, Vec<f64>, Vec<&'static str>, Vec<f64>, Vec<&'static str>, Vec<bool>, Vec<u64>),
+    field: FieldColumns,
+    lines: LineColumns,
     kernel: (Vec<&'static str>, Vec<&'static str>, Vec<f64>, Vec<f64>),
 }
 
@@ -628,7 +645,8 @@ fn affine_fit_loss(x: &[f64], y: &[f64]) -> f64 {
 /// Σ_k |slope_{k+1} − slope_k| of the piecewise-linear interpolation of (xs, fs) restricted to [lo, hi]: the
 /// total variation of f' between the samples (Fig. 8's smoothness).
 fn slope_variation(xs: &[f64], fs: &[f64], lo: f64, hi: f64) -> f64 {
-    let inside: Vec<(f64, f64)> = xs.iter().zip(fs).filter(|(x, _)| (lo..=hi).contains(*x)).map(|(&x, &f)| (x, f)).collect();
+    let inside: Vec<(f64, f64)> =
+        xs.iter().zip(fs).filter(|(x, _)| (lo..=hi).contains(*x)).map(|(&x, &f)| (x, f)).collect();
     let slopes: Vec<f64> = inside.windows(2).map(|w| (w[1].1 - w[0].1) / (w[1].0 - w[0].0)).collect();
     slopes.windows(2).map(|w| (w[1] - w[0]).abs()).sum()
 }
@@ -684,7 +702,8 @@ fn gd_run(
     let problem = WilliamsProblem::new(data, m, norm, trained)?;
     let eta = ntk_step_size(&problem, &start, fraction)?;
     let steps = p.steps as usize;
-    let (tracked, every, loss_every) = ((p.trajectory_neurons as usize).min(m), p.trajectory_every as usize, (steps / 200).max(1));
+    let (tracked, every, loss_every) =
+        ((p.trajectory_neurons as usize).min(m), p.trajectory_every as usize, (steps / 200).max(1));
     let ratio = m as f64 / norm.alpha(m);
     let mut track = Vec::new();
     let outcome = train(&problem, &start, eta, steps, |k, z| {
@@ -889,7 +908,12 @@ fn spline_figure(p: &SplineParams, out: &mut Collector) -> anyhow::Result<()> {
     let grid = linspace(-p.x_plot, p.x_plot, p.grid_points as usize);
     let between = linspace(x[0], x[x.len() - 1], 2001);
     let spline_between: Vec<f64> = between.iter().map(|&t| spline.evaluate(t)).collect();
-    out.function("natural cubic spline", "spline", &grid, &grid.iter().map(|&t| spline.evaluate(t)).collect::<Vec<_>>());
+    out.function(
+        "natural cubic spline",
+        "spline",
+        &grid,
+        &grid.iter().map(|&t| spline.evaluate(t)).collect::<Vec<_>>(),
+    );
     for &m in &p.widths {
         for (s, &seed) in p.seeds.iter().enumerate() {
             let run = format!("m={m} seed={seed}");

@@ -17,6 +17,9 @@ use crate::tables::{column_f64, column_str, StageTables};
 
 const GREEN: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
 
+/// A final or initial neuron as drawn: (knot, u, v, r).
+type Drawn = (Option<f64>, f64, f64, f64);
+
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 pub fn draw(results: &Results, info: &StageInfo, out: &style::Output) -> anyhow::Result<Vec<PathBuf>> {
@@ -40,7 +43,7 @@ struct View {
     runs: Vec<String>,
     function: BTreeMap<(String, String), Vec<(f64, f64)>>,
     /// (run, snapshot) → per neuron (knot, u, v, r).
-    neurons: BTreeMap<(String, String), Vec<(Option<f64>, f64, f64, f64)>>,
+    neurons: BTreeMap<(String, String), Vec<Drawn>>,
     trajectories: BTreeMap<String, BTreeMap<u32, Vec<(f64, f64)>>>,
     samples: BTreeMap<String, Vec<(f64, f64)>>,
 }
@@ -62,7 +65,8 @@ impl View {
             samples: BTreeMap::new(),
         };
         let f = get("function")?;
-        let (run, snap, x, y) = (column_str(f, "run")?, column_str(f, "snapshot")?, column_f64(f, "x")?, column_f64(f, "f")?);
+        let (run, snap, x, y) =
+            (column_str(f, "run")?, column_str(f, "snapshot")?, column_f64(f, "x")?, column_f64(f, "f")?);
         for i in 0..run.len() {
             view.function.entry((run[i].clone(), snap[i].clone())).or_default().push((x[i], y[i]));
         }
@@ -77,7 +81,12 @@ impl View {
         let (run, neuron) = (column_str(tr, "run")?, column_f64(tr, "neuron")?);
         let (u, v) = (column_f64(tr, "u")?, column_f64(tr, "v")?);
         for i in 0..run.len() {
-            view.trajectories.entry(run[i].clone()).or_default().entry(neuron[i] as u32).or_default().push((u[i], v[i]));
+            view.trajectories
+                .entry(run[i].clone())
+                .or_default()
+                .entry(neuron[i] as u32)
+                .or_default()
+                .push((u[i], v[i]));
         }
         let s = get("samples")?;
         let (run, x, y) = (column_str(s, "run")?, column_f64(s, "x")?, column_f64(s, "y")?);
@@ -91,7 +100,7 @@ impl View {
         self.function.get(&(run.to_string(), snapshot.to_string())).map_or(&[], Vec::as_slice)
     }
 
-    fn particles(&self, run: &str, snapshot: &str) -> &[(Option<f64>, f64, f64, f64)] {
+    fn particles(&self, run: &str, snapshot: &str) -> &[Drawn] {
         self.neurons.get(&(run.to_string(), snapshot.to_string())).map_or(&[], Vec::as_slice)
     }
 }
@@ -184,7 +193,8 @@ fn function_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, view: &View
 /// Half-width of a square uv window holding every final particle (and the tracked paths).
 fn uv_reach(view: &View, run: &str) -> f64 {
     let parts = view.particles(run, "final").iter().map(|p| p.1.abs().max(p.2.abs()));
-    let paths = view.trajectories.get(run).into_iter().flat_map(|m| m.values().flatten()).map(|p| p.0.abs().max(p.1.abs()));
+    let paths =
+        view.trajectories.get(run).into_iter().flat_map(|m| m.values().flatten()).map(|p| p.0.abs().max(p.1.abs()));
     parts.chain(paths).filter(|v| v.is_finite()).fold(0.0, f64::max).max(1e-9) * 1.08
 }
 
@@ -197,7 +207,11 @@ fn uv_chart<'a, DB: DrawingBackend>(
 ) -> anyhow::Result<Chart<'a, DB>> {
     let mut chart = cartesian(area, caption, (-reach, reach, -reach, reach), ("u = |r| cos θ", "v = |r| sin θ"))?;
     for &(x, _) in samples {
-        let ends = if x.abs() <= 1.0 { [(-reach, x * reach), (reach, -x * reach)] } else { [(reach / x, -reach), (-reach / x, reach)] };
+        let ends = if x.abs() <= 1.0 {
+            [(-reach, x * reach), (reach, -x * reach)]
+        } else {
+            [(reach / x, -reach), (-reach / x, reach)]
+        };
         chart.draw_series(LineSeries::new(ends, RGBColor(150, 150, 150).stroke_width(1))).map_err(plot_err)?;
     }
     Ok(chart)
@@ -302,7 +316,8 @@ fn field_panel<DB: DrawingBackend>(
 ) -> anyhow::Result<()> {
     let field = tables.get("field").context("missing table `field`")?;
     let (fr, fs) = (column_str(field, "run")?, column_f64(field, "sign")?);
-    let (u, v, du, dv) = (column_f64(field, "u")?, column_f64(field, "v")?, column_f64(field, "du")?, column_f64(field, "dv")?);
+    let (u, v, du, dv) =
+        (column_f64(field, "u")?, column_f64(field, "v")?, column_f64(field, "du")?, column_f64(field, "dv")?);
     let samples = view.samples.get(run).map_or(&[][..], Vec::as_slice);
     let reach = u.iter().fold(1e-9, |a: f64, b| a.max(b.abs())) * 1.05;
     let (word, c) = if sign > 0.0 { ("r > 0", RED) } else { ("r < 0", BLUE) };
@@ -314,7 +329,9 @@ fn field_panel<DB: DrawingBackend>(
             continue;
         }
         let (ex, ey) = (u[i] + 0.8 * spacing * du[i] / norm, v[i] + 0.8 * spacing * dv[i] / norm);
-        chart.draw_series(LineSeries::new([(u[i], v[i]), (ex, ey)], BLACK.mix(0.6).stroke_width(1))).map_err(plot_err)?;
+        chart
+            .draw_series(LineSeries::new([(u[i], v[i]), (ex, ey)], BLACK.mix(0.6).stroke_width(1)))
+            .map_err(plot_err)?;
         chart.draw_series([Circle::new((ex, ey), 2, BLACK.mix(0.6).filled())]).map_err(plot_err)?;
     }
     let pts = view.particles(run, "final").iter().filter(|p| p.3 * sign > 0.0).map(|p| (p.1, p.2));
@@ -401,9 +418,15 @@ impl Figure for Kernel<'_> {
             let (lo, hi) = rows.iter().fold((0.0f64, 0.0f64), |(a, b), &i| (a.min(value[i]), b.max(value[i])));
             let x_hi = rows.iter().fold(0.0f64, |a, &i| a.max(xp[i].abs()));
             let caption = format!("(a, b) ~ {}", if which == "uniform" { "U(−1, 1)²" } else { "N(0, I₂)" });
-            let mut chart = cartesian(area, caption, (-x_hi, x_hi, lo - 0.05 * (hi - lo), hi * 1.05), ("x'", "term of Θ(0.5, x')"))?;
+            let mut chart = cartesian(
+                area,
+                caption,
+                (-x_hi, x_hi, lo - 0.05 * (hi - lo), hi * 1.05),
+                ("x'", "term of Θ(0.5, x')"),
+            )?;
             for (n, name) in ["rf", "bias", "slope", "rf_limit"].iter().enumerate() {
-                let pts: Vec<(f64, f64)> = rows.iter().filter(|&&i| term[i] == *name).map(|&i| (xp[i], value[i])).collect();
+                let pts: Vec<(f64, f64)> =
+                    rows.iter().filter(|&&i| term[i] == *name).map(|&i| (xp[i], value[i])).collect();
                 if pts.is_empty() {
                     continue;
                 }
@@ -413,8 +436,11 @@ impl Figure for Kernel<'_> {
                 } else {
                     chart.draw_series(LineSeries::new(pts, c.stroke_width(3))).map_err(plot_err)?
                 };
-                let label = if *name == "rf_limit" { "rf closed form (m → ∞)".to_string() } else { name.to_string() };
-                series.label(label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+                let label =
+                    if *name == "rf_limit" { "rf closed form (m → ∞)".to_string() } else { name.to_string() };
+                series
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
             }
             legend(&mut chart, SeriesLabelPosition::UpperLeft, tick_font())?;
         }
@@ -456,7 +482,9 @@ impl Figure for Spline<'_> {
         ];
         for (area, (x0, x1, y0, y1, label, place)) in body.split_evenly((1, 2)).iter().zip(windows) {
             let mut chart = cartesian(area, label.into(), (x0, x1, y0, y1), ("x", "f(x)"))?;
-            let clip = |c: &[(f64, f64)]| c.iter().filter(|p| (x0..=x1).contains(&p.0)).map(|&(x, y)| (x, y.clamp(y0, y1))).collect::<Vec<_>>();
+            let clip = |c: &[(f64, f64)]| {
+                c.iter().filter(|p| (x0..=x1).contains(&p.0)).map(|&(x, y)| (x, y.clamp(y0, y1))).collect::<Vec<_>>()
+            };
             chart
                 .draw_series(LineSeries::new(clip(spline), BLUE.stroke_width(5)))
                 .map_err(plot_err)?

@@ -27,7 +27,8 @@ fn table<'a>(tables: &'a [Table], name: &str) -> &'a DataFrame {
 /// The value of `quantity` for `run` in the readings table.
 fn reading(tables: &[Table], run: &str, quantity: &str) -> f64 {
     let r = table(tables, "readings");
-    let (runs, qs, vs) = (column_str(r, "run").unwrap(), column_str(r, "quantity").unwrap(), column_f64(r, "value").unwrap());
+    let (runs, qs, vs) =
+        (column_str(r, "run").unwrap(), column_str(r, "quantity").unwrap(), column_f64(r, "value").unwrap());
     (0..runs.len()).find(|&i| runs[i] == run && qs[i] == quantity).map(|i| vs[i]).expect("reading present")
 }
 
@@ -44,7 +45,8 @@ fn delta_identity_holds_to_round_off_and_the_drift_halves_with_eta() {
     let (names, drift) = (column_str(runs, "run").unwrap(), column_f64(runs, "delta_drift").unwrap());
     assert_eq!(names.len(), 3);
     for name in &names {
-        let (residual, step) = (reading(&tables, name, "identity_residual"), reading(&tables, name, "largest_step_change"));
+        let (residual, step) =
+            (reading(&tables, name, "identity_residual"), reading(&tables, name, "largest_step_change"));
         assert!(step > 1e-8, "δ must actually move per step for the identity to say something: {step}");
         assert!(residual < 1e-14, "{name}: per-step δ change differs from η²(g_c² − g_a² − g_b²) by {residual}");
     }
@@ -79,7 +81,8 @@ fn every_other_figure_fills_its_tables_with_declared_schemas() {
     let square = json!({"labels": "square", "samples": 6, "x_min": -0.9, "x_max": 0.9});
     let spline = run_json(json!({"figure": "spline_width", "data": square, "widths": [10, 2000], "seeds": [1],
                                  "grid_points": 31}));
-    let (narrow, wide) = (reading(&spline, "m=10 seed=1", "sup_to_spline"), reading(&spline, "m=2000 seed=1", "sup_to_spline"));
+    let (narrow, wide) =
+        (reading(&spline, "m=10 seed=1", "sup_to_spline"), reading(&spline, "m=2000 seed=1", "sup_to_spline"));
     assert!(wide < narrow && wide < 0.1, "min-norm fit should approach the natural spline: {narrow} → {wide}");
 
     let kernel = run_json(json!({"figure": "kernel_slices", "m": 20000, "x": 0.5, "grid_points": 21, "x_plot": 2.0,
