@@ -125,13 +125,22 @@ fn cartesian<'a, DB: DrawingBackend>(
         .y_desc(y_desc)
         .x_labels(7)
         .y_labels(7)
-        .x_label_formatter(&|&v| style::plain_tick(v, xs))
-        .y_label_formatter(&|&v| style::plain_tick(v, ys))
+        .x_label_formatter(&|&v| tick(v, xs))
+        .y_label_formatter(&|&v| tick(v, ys))
         .label_style(tick_font())
         .axis_desc_style(label_font())
         .draw()
         .map_err(plot_err)?;
     Ok(chart)
+}
+
+/// A tick label: plain decimals, or scientific notation on huge spans (a diverged run's weights reach 1e30).
+fn tick(v: f64, span: f64) -> String {
+    if span.abs() > 1e5 {
+        format!("{v:.1e}")
+    } else {
+        style::plain_tick(v, span)
+    }
 }
 
 /// Linear interpolation of a sorted curve at t (the knots are drawn on the curve).
