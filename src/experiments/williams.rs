@@ -130,6 +130,9 @@ pub struct GdParams {
     /// Knot-clustering score: knot within `cluster_radius` of a sample, among neurons whose |r| changed > 1 %.
     #[serde(default = "default_radius")]
     pub cluster_radius: f64,
+    /// If set: the tangent-kernel terms of each final network at this x against x' on the plot grid (`kernel`).
+    #[serde(default)]
+    pub kernel_x: Option<f64>,
 }
 
 fn default_grid() -> u32 {
@@ -253,6 +256,9 @@ impl Validate for GdParams {
         check::positive("x_plot", self.x_plot)?;
         check::positive("cluster_radius", self.cluster_radius)?;
         check::at_most("field_grid", self.field_grid.into(), 200, "field rows")?;
+        if self.kernel_x.is_some_and(|x| !x.is_finite()) {
+            return Err(ParamError::new("kernel_x", "must be a finite input x"));
+        }
         let runs = (self.widths.len() * self.deltas.len() * self.seeds.len()) as f64;
         let work = runs * f64::from(self.steps) * self.widths.iter().map(|&m| f64::from(m)).fold(0.0, f64::max);
         check::memory(
@@ -455,9 +461,14 @@ const LINES: TableSchema = TableSchema {
 
 const KERNEL: TableSchema = TableSchema {
     name: "kernel",
-    about: "one row per feature law, term and x'",
+    about: "one row per feature law (or GD run), term and x'",
     columns: &[
-        col("law", DType::Str, "label", "`uniform` (a, b ~ U(−1, 1)) or `gaussian` (a, b ~ N(0, 1))"),
+        col(
+            "run",
+            DType::Str,
+            "label",
+            "feature law `uniform` / `gaussian` (kernel_slices), or a GD run's final network (`kernel_x`)",
+        ),
         col("term", DType::Str, "label", "`rf` (from c), `bias` (from b), `slope` (from a) or `rf_limit`"),
         col("x_prime", DType::F64, "1", "x'"),
         col("value", DType::F64, "1", "the term at (x, x')"),
@@ -527,7 +538,7 @@ struct Collector {
     losses: (Vec<String>, Vec<u32>, Vec<f64>),
     field: FieldColumns,
     lines: LineColumns,
-    kernel: (Vec<&'static str>, Vec<&'static str>, Vec<f64>, Vec<f64>),
+    kernel: (Vec<String>, Words, Vec<f64>, Vec<f64>),
 }
 
 impl Collector {
@@ -608,7 +619,7 @@ impl Collector {
             "run" => ln.0, "sample" => ln.1, "x" => ln.2, "ray" => ln.3, "sign" => ln.4, "behaviour" => ln.5,
             "eq15" => ln.6, "knots_near" => ln.7,
         )?;
-        let kernel = df!("law" => k.0, "term" => k.1, "x_prime" => k.2, "value" => k.3)?;
+        let kernel = df!("run" => k.0, "term" => k.1, "x_prime" => k.2, "value" => k.3)?;
         Ok(vec![
             Table::new("runs", runs),
             Table::new("readings", readings),
@@ -756,6 +767,17 @@ fn gd_run(
     if p.field_grid > 0 {
         field_and_lines(&run, p, (&start, end), &xs, &residuals, out)?;
     }
+    if let Some(x) = p.kernel_x {
+        let terms = tangent_kernel_terms(end, norm, x, grid)?;
+        for (t, &xp) in terms.iter().zip(grid) {
+            for (term, value) in [("rf", t.rf), ("bias", t.bias), ("slope", t.slope)] {
+                out.kernel.0.push(run.clone());
+                out.kernel.1.push(term);
+                out.kernel.2.push(xp);
+                out.kernel.3.push(value);
+            }
+        }
+    }
     Ok((f0, f1))
 }
 
@@ -866,7 +888,7 @@ fn kernel_figure(p: &KernelParams, out: &mut Collector) -> anyhow::Result<()> {
         let k = &mut out.kernel;
         for (t, &xp) in terms.iter().zip(&grid) {
             for (term, value) in [("rf", t.rf), ("bias", t.bias), ("slope", t.slope)] {
-                k.0.push(word);
+                k.0.push(word.to_string());
                 k.1.push(term);
                 k.2.push(xp);
                 k.3.push(value);
@@ -877,7 +899,7 @@ fn kernel_figure(p: &KernelParams, out: &mut Collector) -> anyhow::Result<()> {
             for (t, &xp) in terms.iter().zip(&grid) {
                 let limit = gaussian_rf_kernel(p.x, xp);
                 sup = sup.max((t.rf - limit).abs());
-                out.kernel.0.push(word);
+                out.kernel.0.push(word.to_string());
                 out.kernel.1.push("rf_limit");
                 out.kernel.2.push(xp);
                 out.kernel.3.push(limit);

@@ -419,7 +419,7 @@ impl Figure for Kernel<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()> {
         let k = self.tables.get("kernel").context("missing table `kernel`")?;
         let (law, term, xp, value) =
-            (column_str(k, "law")?, column_str(k, "term")?, column_f64(k, "x_prime")?, column_f64(k, "value")?);
+            (column_str(k, "run")?, column_str(k, "term")?, column_f64(k, "x_prime")?, column_f64(k, "value")?);
         let (top, body) = root.split_vertically(60);
         top.titled("Williams et al. Fig. 3: tangent-kernel terms at x = 0.5", title_font()).map_err(plot_err)?;
         for (area, which) in body.split_evenly((1, 2)).iter().zip(["uniform", "gaussian"]) {
