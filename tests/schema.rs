@@ -50,6 +50,12 @@ const EVERY_KIND: &str = "stages:
     kind: prox_compare
     inputs: [prox_sweep]
     params: {sources: [prox_sweep]}
+
+  - name: williams
+    kind: williams
+    params: {figure: attractor, data: {labels: square, samples: 4, x_min: -1.0, x_max: 1.0}, widths: [6],
+             deltas: [\"+inf\"], seeds: [1], steps: 20, eta_fraction: [0.01], grid_points: 5, trajectory_neurons: 2,
+             trajectory_every: 10, field_grid: 3, kernel_x: 0.5}
 ";
 
 #[test]

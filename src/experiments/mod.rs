@@ -20,6 +20,7 @@ pub mod prox_sweep;
 pub mod three_point;
 pub mod three_point_summary;
 pub mod two_point;
+pub mod williams;
 
 use crate::tables::{KindSchema, TableSchema};
 pub use crate::tables::{StageTables, Table};
@@ -119,8 +120,8 @@ pub static KINDS: &[Kind] = &[
     kind::<grid_jko::GridJko>(),
     kind::<grid_vs_gd::GridVsGd>(),
     kind::<init_scale::InitScale>(),
-
     kind::<prox_compare::ProxCompare>(),
+    kind::<williams::Williams>(),
 ];
 
 impl Kind {

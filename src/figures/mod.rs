@@ -21,6 +21,7 @@ pub mod prox_sweep;
 pub mod style;
 pub mod three_point;
 pub mod toys;
+pub mod williams;
 
 use provenance::Provenance;
 pub use style::{svg_plot, Svg};
@@ -43,8 +44,8 @@ fn drawer(kind: &str) -> Option<DrawStage> {
         "grid_jko" => Some(grid::draw_jko),
         "grid_vs_gd" => Some(grid::draw_vs_gd),
         "init_scale" => Some(init_scale::draw),
-
         "prox_compare" => Some(prox_exact::draw_compare),
+        "williams" => Some(williams::draw),
         _ => None,
     }
 }
@@ -56,8 +57,8 @@ pub fn notebook_family(kind: &str) -> Option<&'static str> {
         "prox_sweep" | "prox_claims" => Some("02_prox_sweep"),
         "grid_jko" | "grid_vs_gd" => Some("03_grid_jko"),
         "init_scale" => Some("05_init_scale"),
-
         "prox_compare" => Some("02_prox_sweep"),
+        "williams" => Some("04_williams"),
         _ => None,
     }
 }
